@@ -88,4 +88,49 @@ static inline long sys_tgkill(pid_t tgid, pid_t tid, int sig)
 	return syscall(SYS_tgkill, tgid, tid, sig);
 }
 
+/*
+ * Raw threads: clone(2) threads made without the libc thread library, for
+ * cases that must exit with a bare SYS_exit or replace the robust list.
+ * libc's join would wait on its own bookkeeping (musl's detach_state), which
+ * a bare exit never updates, so raw_join waits on the CLONE_CHILD_CLEARTID
+ * word instead. The thread shares the creator's TLS, so its function must
+ * only make calls that succeed (errno is the creator's).
+ */
+#include <sched.h>
+#include <sys/mman.h>
+
+struct raw_thread {
+	volatile uint32_t ctid;
+	pid_t tid;
+};
+
+static inline int raw_spawn(struct raw_thread *t, int (*fn)(void *), void *arg)
+{
+	size_t sz = 64 * 1024;
+	char *stk = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stk == MAP_FAILED)
+		return -1;
+	t->ctid = 1;
+	t->tid = clone(fn, stk + sz,
+		       CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+			       CLONE_THREAD | CLONE_SYSVSEM |
+			       CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID,
+		       arg, &t->ctid, NULL, &t->ctid);
+	return t->tid > 0 ? 0 : -1;
+}
+
+/* raw_join waits (at most about 5 s) for the thread's CLEARTID wake. */
+static inline int raw_join(struct raw_thread *t)
+{
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	for (int i = 0; i < 100; i++) {
+		uint32_t v = t->ctid;
+		if (v == 0)
+			return 0;
+		sys_futex(&t->ctid, FUTEX_WAIT_, v, &ts, NULL, 0);
+	}
+	return -1;
+}
+
 #endif
