@@ -513,4 +513,56 @@ static inline int syscall_to(pid_t pid, long nr)
 	return -1;
 }
 
+#ifdef TAP_STEP_REGION
+/*
+ * step_region is a known instruction sequence for single-step tests: an int3
+ * (so the tracee reports a SIGTRAP right before step_start), three one-byte
+ * nops, "mov $SYS_getpid,%eax" (5 bytes), a syscall instruction (2 bytes),
+ * a nop and a ret.  It is called as a C function returning getpid().
+ */
+extern char step_region[], step_start[], step_mov[], step_syscall[], step_after[], step_ret[];
+long step_region_fn(void) __asm__("step_region");
+__asm__(".text\n"
+	".globl step_region\n"
+	"step_region:\n"
+	"  int3\n"
+	"step_start:\n"
+	"  nop\n"
+	"  nop\n"
+	"  nop\n"
+	"step_mov:\n"
+	"  mov $39, %eax\n"
+	"step_syscall:\n"
+	"  syscall\n"
+	"step_after:\n"
+	"  nop\n"
+	"step_ret:\n"
+	"  ret\n");
+#endif
+
+#ifdef TAP_REGS_PROBE
+/*
+ * regs_probe(pid, in, out) loads the 16 bytes at in into xmm0, zeroes r12,
+ * stops itself with a raw kill(pid, SIGSTOP), then stores xmm1 at out and
+ * returns r12: a tracer changing r12 or xmm1 in that stop is observable, and
+ * xmm0 holds a known value during it.  The stop's rip is regs_probe_after.
+ */
+extern char regs_probe_after[];
+long regs_probe(pid_t pid, const void *in, void *out);
+__asm__(".text\n"
+	".globl regs_probe\n"
+	"regs_probe:\n"
+	"  push %r12\n"
+	"  xor %r12d, %r12d\n"
+	"  movdqu (%rsi), %xmm0\n"
+	"  mov $62, %eax\n"
+	"  mov $19, %esi\n"
+	"  syscall\n"
+	"regs_probe_after:\n"
+	"  movdqu %xmm1, (%rdx)\n"
+	"  mov %r12, %rax\n"
+	"  pop %r12\n"
+	"  ret\n");
+#endif
+
 #endif
