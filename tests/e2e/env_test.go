@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// defaultTimeout bounds one run of one program. Every program is meant to
+// finish in well under 5 s natively (tests/README.md); the margin is for
+// the ptrace platform and loaded machines. Emulated KVM (the test VM) is
+// one to two orders of magnitude slower and sets RINGBOX_TEST_TIMEOUT.
+const defaultTimeout = 30 * time.Second
+
+// testEnv is the fixed environment every program runs with, natively and
+// under ringbox alike, so that nothing of the caller's environment leaks
+// into output that is compared (echo prints its envp).
+var testEnv = []string{
+	"PATH=/usr/local/bin:/usr/bin:/bin",
+	"HOME=/",
+	"LANG=C",
+	"TZ=UTC",
+	"RINGBOX_E2E=1",
+}
+
+// runDir is the working directory of every run: it exists everywhere,
+// the test VM included.
+const runDir = "/"
+
+// repoRoot returns the directory holding go.mod, found by walking up from
+// the package directory that `go test` runs in.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("finding the repository root: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory: set RINGBOX_TEST_BIN and RINGBOX_BIN")
+		}
+		dir = parent
+	}
+}
+
+// binDirOnce finds (and, by default, builds) the test programs once per
+// test binary run.
+var binDirOnce = sync.OnceValues(func() (string, error) {
+	dir := os.Getenv("RINGBOX_TEST_BIN")
+	if dir == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return "", err
+		}
+		// make is incremental: up to date, this costs a go build
+		// per Go program, a fraction of a second with its cache.
+		cmd := exec.Command("make", "-C", filepath.Join(root, "tests"))
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("make -C tests (set RINGBOX_TEST_BIN to use prebuilt programs): %w\n%s", err, out.Bytes())
+		}
+		dir = filepath.Join(root, "tests", "bin")
+	}
+	// Programs run by a path free of symbolic links, so that what they
+	// learn about themselves (/proc/self/exe, AT_EXECFN) matches argv[0].
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("test programs directory: %w", err)
+	}
+	return real, nil
+})
+
+// binDir returns the directory of the built test programs, failing t when
+// it cannot be had.
+func binDir(t *testing.T) string {
+	t.Helper()
+	dir, err := binDirOnce()
+	if err != nil {
+		t.Fatalf("test programs unavailable: %v", err)
+	}
+	return dir
+}
+
+// ringboxTmp is where ringbox is built; TestMain creates and removes it so
+// that the build outlives any single test.
+var ringboxTmp string
+
+// ringboxOnce locates or builds the ringbox binary, once per test binary
+// run and only when a ringbox subtest asks for it.
+var ringboxOnce = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("RINGBOX_BIN"); bin != "" {
+		if st, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("RINGBOX_BIN: %w", err)
+		} else if st.Mode()&0o111 == 0 || !st.Mode().IsRegular() {
+			return "", fmt.Errorf("RINGBOX_BIN=%s is not an executable file", bin)
+		}
+		return bin, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	if ringboxTmp == "" {
+		return "", errors.New("internal error: TestMain did not create a build directory")
+	}
+	bin := filepath.Join(ringboxTmp, "ringbox")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ringbox")
+	cmd.Dir = root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("cannot build ringbox with \"go build ./cmd/ringbox\" in %s (set RINGBOX_BIN to use a built one): %w\n%s", root, err, out.Bytes())
+	}
+	return bin, nil
+})
+
+// ringboxBin returns the ringbox binary, failing t when there is none.
+func ringboxBin(t *testing.T) string {
+	t.Helper()
+	bin, err := ringboxOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// runTimeout returns the per-run timeout from RINGBOX_TEST_TIMEOUT.
+func runTimeout() (time.Duration, error) {
+	v := os.Getenv("RINGBOX_TEST_TIMEOUT")
+	if v == "" {
+		return defaultTimeout, nil
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("RINGBOX_TEST_TIMEOUT=%q: want a positive duration (\"5m\") or seconds", v)
+	}
+	return d, nil
+}
+
+// platformInfo describes one ringbox platform the harness compares against
+// native execution.
+type platformInfo struct {
+	name string
+	// flags are given to `ringbox run` before "--".
+	flags []string
+	// needsKVM marks platforms that skip themselves without /dev/kvm.
+	needsKVM bool
+}
+
+// knownPlatforms are the platforms in their default order.
+var knownPlatforms = []platformInfo{
+	{name: "ptrace", flags: []string{"--platform", "ptrace"}},
+	// Two vCPUs, so that multi-threaded programs really run in
+	// parallel and cross-vCPU paths (TLB shootdown, kicks) are taken.
+	{name: "kvm", flags: []string{"--platform", "kvm", "--cpus", "2"}, needsKVM: true},
+}
+
+// selectedPlatforms returns the platforms named by RINGBOX_TEST_PLATFORMS,
+// or all of them.
+func selectedPlatforms() ([]platformInfo, error) {
+	v := os.Getenv("RINGBOX_TEST_PLATFORMS")
+	if v == "" {
+		return knownPlatforms, nil
+	}
+	var ps []platformInfo
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" || name == "native" {
+			continue
+		}
+		found := false
+		for _, p := range knownPlatforms {
+			if p.name == name {
+				ps = append(ps, p)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("RINGBOX_TEST_PLATFORMS: unknown platform %q (known: ptrace, kvm)", name)
+		}
+	}
+	return ps, nil
+}

@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// selfChecking returns the test of a self-checking program (tests/README.md):
+// exit status 0 and TAP-like stdout in which every check passed.
+func selfChecking(path string) *program {
+	return &program{name: filepath.Base(path), path: path, tap: true}
+}
+
+// runSuite runs every program in bin/<suite> as a self-checking program;
+// a suite with no programs built is skipped, saying so.
+func runSuite(t *testing.T, suite string) {
+	paths := executables(t, filepath.Join(binDir(t), suite))
+	if len(paths) == 0 {
+		t.Skipf("no programs in %s", filepath.Join(binDir(t), suite))
+	}
+	var progs []*program
+	for _, path := range paths {
+		progs = append(progs, selfChecking(path))
+	}
+	runPrograms(t, progs)
+}
+
+// TestProc runs the process-model suite (tests/proc).
+func TestProc(t *testing.T) { runSuite(t, "proc") }
+
+// TestPtrace runs the ptrace suite (tests/ptrace).
+func TestPtrace(t *testing.T) { runSuite(t, "ptrace") }
+
+// TestGo runs the Go test programs (tests/go/<name>, built CGO_ENABLED=0).
+func TestGo(t *testing.T) { runSuite(t, "go") }
+
+// benchIterations keeps the benchmark programs' smoke runs short: they are
+// run here to prove that they work, not to measure.
+const benchIterations = "200"
+
+// TestBench runs each benchmark program briefly (tests/bench). Their
+// timings differ from run to run, so only the exit status is compared with
+// the native run, and stdout must carry the program's result line.
+func TestBench(t *testing.T) {
+	paths := executables(t, filepath.Join(binDir(t), "bench"))
+	if len(paths) == 0 {
+		t.Skip("no benchmark programs built")
+	}
+	var progs []*program
+	for _, path := range paths {
+		base := filepath.Base(path)
+		prefix := base + ": "
+		if i := strings.LastIndexByte(base, '-'); i > 0 {
+			prefix = base[:i] + ": " // without the -glibc or -musl
+		}
+		progs = append(progs, &program{
+			name: base, path: path, args: []string{benchIterations},
+			statusOnly: true,
+			check: func(r result) error {
+				if !bytes.HasPrefix(r.stdout, []byte(prefix)) {
+					return fmt.Errorf("stdout %q does not start with %q", r.stdout, prefix)
+				}
+				return nil
+			},
+		})
+	}
+	runPrograms(t, progs)
+}
