@@ -1,0 +1,312 @@
+// Command testvm runs ringbox's KVM tests on a machine without /dev/kvm, in
+// the nested-KVM test VM of DESIGN.md ("Tests"): QEMU with TCG and -cpu max
+// (which emulates AMD SVM) boots Debian's kernel with an initramfs whose
+// /init (scripts/vminit) loads kvm-amd and runs the tests, reporting on the
+// serial console.
+//
+// Usage:
+//
+//	go run ./scripts/testvm [flags] [-- CMD ARGS...]
+//
+// Typical uses:
+//
+//	go run ./scripts/testvm -gotest ./vmm/...,./platform/...,./tests/e2e -suite tests/kvm.suite
+//	go run ./scripts/testvm -- ringbox run --stats -- /tests/bin/basic/hello-glibc
+//	go run ./scripts/testvm                  # boot, load KVM, self-check only
+//
+// Steps:
+//
+//  1. The kernel: the package that linux-image-amd64 depends on
+//     (`apt-cache depends`), fetched with `apt-get download` and unpacked
+//     with `dpkg-deb -x` into -cache, which keeps only vmlinuz and the four
+//     modules (about 15 MB) and is reused while the package name stays
+//     the same. apt-cache needs package lists: run `apt-get update` first
+//     on a fresh machine. Without apt-cache answers, the newest cached
+//     kernel is used.
+//  2. The binaries, all with CGO_ENABLED=0 (the VM has no C library):
+//     scripts/vminit as /init; ./cmd/ringbox as /tests/bin/ringbox (a build
+//     failure is reported and skipped); one `go test -c` binary per package
+//     with tests matched by -gotest, as /tests/gotest/<name>/<name>.test
+//     next to a copy of the package's testdata (<name> is the package path
+//     in the module with '/' turned into '-', e.g. vmm-kvm).
+//  3. The suite (/tests/suite.list): one line
+//     `/tests/gotest/<name>/<name>.test -test.v -test.timeout=<-gotimeout>
+//     [-test.run=<-run>]` per Go test binary, then the lines of each -suite
+//     file. Arguments after `--` form a single command run instead of the
+//     suite (passed on the kernel command line).
+//  4. The initramfs (images/initramfs), then QEMU: `qemu-system-x86_64
+//     -accel tcg -cpu max -m <-mem> -smp <-smp> -nographic -no-reboot
+//     -kernel vmlinuz -initrd <cpio> -append "console=ttyS0 panic=-1 quiet
+//     ringbox.timeout=<-cmdtimeout> [ringbox.cmd=<base64>]"`.
+//
+// Inside the VM, commands run one at a time with PATH=/tests/bin:/tests,
+// RINGBOX_TEST_BIN=/tests/bin and RINGBOX_BIN=/tests/bin/ringbox, each in the
+// directory of its program when named by an absolute path; the -files tree
+// (default tests/bin) is at /tests/bin. See scripts/vminit.
+//
+// The console is copied to standard output; testvm's own messages go to
+// standard error, prefixed "testvm: ". The exit status is init's
+// (RINGBOX-VM-EXIT: N): 0 iff the KVM self-check and every command passed,
+// or, with `--`, the command's own status. Status 2 means that the run
+// itself failed: build error, no kernel, no QEMU, a boot that did not reach
+// init within -boot-timeout, the whole run exceeding -timeout (QEMU is
+// killed), or a VM that stopped without init's exit line; the last console
+// lines are then shown.
+//
+// Flags:
+//
+//	-gotest PKGS       comma-separated go package patterns to build test binaries of
+//	-run REGEX         -test.run for those binaries (no blanks)
+//	-gotimeout D       -test.timeout for those binaries (default 10m)
+//	-suite FILE        add the commands of a suite file (repeatable)
+//	-files DIR         host tree packed at /tests/bin (default tests/bin if it exists; "" for none)
+//	-cache DIR         kernel cache (default <repo>/.cache/testvm)
+//	-kernel-pkg NAME   boot this kernel package instead of asking apt-cache
+//	-smp N             vCPUs (default 2)
+//	-mem MiB           guest memory (default 2048)
+//	-timeout D         limit for the whole run, boot included (default 25m)
+//	-boot-timeout D    limit for the boot, up to init's first line (default 180s)
+//	-cmdtimeout D      limit for each command inside the VM (default 10m)
+//	-append STR        extra kernel command line parameters
+//	-qemu PATH         QEMU binary (default qemu-system-x86_64)
+//	-keep              keep the work directory (initramfs, binaries) and print its path
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ringbox/ringbox/images/initramfs"
+	"github.com/ringbox/ringbox/scripts/testvm/suite"
+)
+
+// options are the command line flags.
+type options struct {
+	goTest      string
+	run         string
+	goTimeout   time.Duration
+	suites      []string
+	files       string
+	filesSet    bool
+	cache       string
+	kernelPkg   string
+	smp         int
+	mem         int
+	timeout     time.Duration
+	bootTimeout time.Duration
+	cmdTimeout  time.Duration
+	appendStr   string
+	qemu        string
+	keep        bool
+	cmd         []string
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// parseFlags parses args (without the program name).
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("testvm", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.goTest, "gotest", "", "comma-separated Go package patterns whose test binaries run in the VM")
+	fs.StringVar(&o.run, "run", "", "-test.run `REGEX` for the Go test binaries")
+	fs.DurationVar(&o.goTimeout, "gotimeout", 10*time.Minute, "-test.timeout for the Go test binaries")
+	fs.Var((*stringList)(&o.suites), "suite", "suite `FILE` whose commands run in the VM (repeatable)")
+	fs.StringVar(&o.files, "files", "", "host `DIR` packed at /tests/bin (default tests/bin if it exists)")
+	fs.StringVar(&o.cache, "cache", "", "kernel cache `DIR` (default <repo>/.cache/testvm)")
+	fs.StringVar(&o.kernelPkg, "kernel-pkg", "", "kernel package `NAME` (default: what linux-image-amd64 depends on)")
+	fs.IntVar(&o.smp, "smp", 2, "number of vCPUs")
+	fs.IntVar(&o.mem, "mem", 2048, "guest memory in `MiB`")
+	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "limit for the whole run")
+	fs.DurationVar(&o.bootTimeout, "boot-timeout", 180*time.Second, "limit for the boot, up to init's first line")
+	fs.DurationVar(&o.cmdTimeout, "cmdtimeout", 10*time.Minute, "limit for each command in the VM")
+	fs.StringVar(&o.appendStr, "append", "", "extra kernel command line parameters")
+	fs.StringVar(&o.qemu, "qemu", "qemu-system-x86_64", "QEMU `binary`")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "files" {
+			o.filesSet = true
+		}
+	})
+	o.cmd = fs.Args()
+	switch {
+	case o.smp < 1:
+		return nil, fmt.Errorf("-smp %d: want at least 1", o.smp)
+	case o.mem < 256:
+		return nil, fmt.Errorf("-mem %d: want at least 256 MiB", o.mem)
+	case o.timeout <= 0 || o.bootTimeout <= 0 || o.cmdTimeout <= 0 || o.goTimeout <= 0:
+		return nil, errors.New("timeouts must be positive")
+	case strings.ContainsAny(o.run, " \t\n"):
+		return nil, fmt.Errorf("-run %q: suite lines split at blanks; use \\s or a single command after --", o.run)
+	}
+	return o, nil
+}
+
+// splitPatterns splits the -gotest value.
+func splitPatterns(s string) []string {
+	var pats []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			pats = append(pats, p)
+		}
+	}
+	return pats
+}
+
+// findRepo returns the directory holding go.mod, from dir upwards.
+func findRepo(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod in %s or above: run testvm inside the ringbox checkout", dir)
+		}
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "testvm: "+format+"\n", args...)
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		logf("%v", err)
+		os.Exit(2)
+	}
+	os.Exit(run(o))
+}
+
+// run does the work and returns the exit status.
+func run(o *options) int {
+	start := time.Now()
+	if err := qemuAvailable(o.qemu); err != nil {
+		logf("%v", err)
+		return 2
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		logf("%v", err)
+		return 2
+	}
+	repo, err := findRepo(cwd)
+	if err != nil {
+		logf("%v", err)
+		return 2
+	}
+	if o.cache == "" {
+		o.cache = filepath.Join(repo, ".cache", "testvm")
+	}
+	if !o.filesSet {
+		if st, err := os.Stat(filepath.Join(repo, "tests", "bin")); err == nil && st.IsDir() {
+			o.files = filepath.Join(repo, "tests", "bin")
+		}
+	}
+
+	k, err := getKernel(o.cache, o.kernelPkg, logf)
+	if err != nil {
+		logf("kernel: %v", err)
+		return 2
+	}
+	logf("kernel %s (%s)", k.release, k.pkg)
+
+	work, err := os.MkdirTemp("", "testvm-")
+	if err != nil {
+		logf("%v", err)
+		return 2
+	}
+	if o.keep {
+		logf("work directory %s (kept)", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+
+	spec, err := prepare(o, repo, work, k)
+	if err != nil {
+		logf("%v", err)
+		return 2
+	}
+	initrd := filepath.Join(work, "initramfs.cpio")
+	if err := initramfs.WriteFile(initrd, spec.entries()); err != nil {
+		logf("%v", err)
+		return 2
+	}
+	if st, err := os.Stat(initrd); err == nil {
+		logf("initramfs %.1f MiB, %d suite commands; built in %s", float64(st.Size())/(1<<20), len(spec.suite), time.Since(start).Round(100*time.Millisecond))
+	}
+
+	cfg := vmConfig{
+		qemu: o.qemu, vmlinuz: k.vmlinuz, initrd: initrd,
+		smp: o.smp, memMiB: o.mem, cmdTimeout: o.cmdTimeout,
+		cmd: o.cmd, extraAppend: o.appendStr,
+	}
+	vmStart := time.Now()
+	res, con, err := runVM(cfg, os.Stdout, o.bootTimeout, o.timeout)
+	if res.bootTime > 0 {
+		logf("boot to init: %s", res.bootTime.Round(10*time.Millisecond))
+	}
+	if err != nil {
+		logf("%v", err)
+		printTail(os.Stderr, con)
+		return 2
+	}
+	logf("VM exit %d after %s (total %s)", res.code, time.Since(vmStart).Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
+	return exitCode(res.code)
+}
+
+// prepare builds the binaries and the suite of the image.
+func prepare(o *options, repo, work string, k *kernel) (imageSpec, error) {
+	b := &builder{repo: repo, out: work}
+	spec := imageSpec{kernel: k, files: o.files}
+	var err error
+	if spec.init, err = b.program("./scripts/vminit", "init"); err != nil {
+		return spec, fmt.Errorf("building vminit: %w", err)
+	}
+	if spec.ringbox, err = b.program("./cmd/ringbox", "ringbox"); err != nil {
+		logf("ringbox does not build, the image has none: %v", err)
+		spec.ringbox = ""
+	}
+	if pats := splitPatterns(o.goTest); len(pats) > 0 {
+		if spec.goTests, err = b.goTests(pats, logf); err != nil {
+			return spec, err
+		}
+		for _, t := range spec.goTests {
+			spec.suite = append(spec.suite, t.suiteLine(o.goTimeout, o.run))
+		}
+	}
+	for _, name := range o.suites {
+		cmds, err := readSuiteFile(name)
+		if err != nil {
+			return spec, err
+		}
+		spec.suite = append(spec.suite, cmds...)
+	}
+	return spec, nil
+}
+
+// readSuiteFile parses a -suite file.
+func readSuiteFile(name string) ([]suite.Command, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("-suite: %w", err)
+	}
+	defer f.Close() // read-only: a close error loses nothing
+	return suite.Parse(f, name)
+}
