@@ -1,0 +1,131 @@
+package kernel
+
+import (
+	"errors"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/ringbox/ringbox/arch"
+	"github.com/ringbox/ringbox/platform"
+)
+
+// taskRunState is one state of a task's run loop (see the package doc).
+type taskRunState interface {
+	execute(t *Task) taskRunState
+}
+
+// run is the task goroutine's body.
+func (t *Task) run() {
+	var s taskRunState = runApp{}
+	for s != nil {
+		s = s.execute(t)
+	}
+}
+
+// runApp switches into user code until the next event.
+type runApp struct{}
+
+func (runApp) execute(t *Task) taskRunState {
+	if t.killed.Load() {
+		return exiting{}
+	}
+	if c := t.k.cpu(t.lastCPU); c != nil {
+		c.leave(t, CPUInGuest)
+	}
+	ev, err := t.ctx.Switch(t.mm.as, &t.st)
+	if err != nil {
+		if !errors.Is(err, platform.ErrContextKilled) {
+			t.log.Error("switch to user code failed; killing the process", zap.Error(err))
+		}
+		t.tg.exitGroup(ExitStatus{Signal: unix.SIGKILL})
+		return exiting{}
+	}
+	t.lastCPU = ev.CPU
+	c := t.k.cpu(ev.CPU)
+	if c != nil {
+		c.enterKernel(t)
+	}
+	switch ev.Kind {
+	case platform.EventSyscall:
+		if c != nil {
+			c.syscalls.Add(1)
+		}
+		return t.doSyscall()
+	case platform.EventFault:
+		if c != nil {
+			c.faults.Add(1)
+		}
+		return t.handleFault(ev)
+	case platform.EventException:
+		if c != nil {
+			c.exceptions.Add(1)
+		}
+		return t.handleException(ev)
+	case platform.EventInterrupt:
+		return deliverSignals{}
+	}
+	t.log.Error("unknown platform event", zap.Stringer("kind", ev.Kind))
+	return runApp{}
+}
+
+// deliverSignals acts on what is pending before returning to user code.
+type deliverSignals struct{}
+
+func (deliverSignals) execute(t *Task) taskRunState {
+	if t.killed.Load() {
+		return exiting{}
+	}
+	return runApp{}
+}
+
+// handleFault resolves a page fault, or turns it into SIGSEGV/SIGBUS.
+func (t *Task) handleFault(ev platform.Event) taskRunState {
+	code, err := t.mm.HandleFault(ev.Addr, ev.Access)
+	if err == nil {
+		return runApp{}
+	}
+	if errors.Is(err, errOutOfMemory) {
+		// Linux: mm/oom_kill.c picks a victim; the faulting process is
+		// the only sensible one here.
+		t.log.Warn("out of memory in page fault; killing the process", zap.Uint64("addr", ev.Addr))
+		return t.forceSignal(unix.SIGKILL, 0, 0)
+	}
+	return t.forceSignal(unix.SIGSEGV, code, ev.Addr)
+}
+
+// handleException maps an exception vector to the signal Linux sends
+// (Linux: arch/x86/kernel/traps.c).
+func (t *Task) handleException(ev platform.Event) taskRunState {
+	rip := t.st.Regs.Rip
+	switch ev.Vector {
+	case arch.VectorDE:
+		return t.forceSignal(unix.SIGFPE, fpeIntDiv, rip)
+	case arch.VectorBP:
+		// do_int3_user(): SIGTRAP with SI_KERNEL.
+		return t.forceSignal(unix.SIGTRAP, siKernel, 0)
+	case arch.VectorDB:
+		return t.forceSignal(unix.SIGTRAP, trapTrace, rip)
+	case arch.VectorUD:
+		return t.forceSignal(unix.SIGILL, illIllopn, rip)
+	case arch.VectorGP, arch.VectorSS, arch.VectorNP, arch.VectorTS:
+		// do_general_protection(): SIGSEGV with SI_KERNEL.
+		return t.forceSignal(unix.SIGSEGV, siKernel, 0)
+	case arch.VectorAC:
+		return t.forceSignal(unix.SIGBUS, busAdraln, 0)
+	case arch.VectorMF, arch.VectorXM:
+		return t.forceSignal(unix.SIGFPE, 0, rip)
+	case arch.VectorOF, arch.VectorBR:
+		return t.forceSignal(unix.SIGSEGV, siKernel, 0)
+	}
+	t.log.Error("unexpected exception from user code", zap.Uint8("vector", uint8(ev.Vector)), zap.Uint64("rip", rip))
+	return t.forceSignal(unix.SIGKILL, 0, 0)
+}
+
+// exiting tears the task down.
+type exiting struct{}
+
+func (exiting) execute(t *Task) taskRunState {
+	t.exit()
+	return nil
+}
