@@ -3,12 +3,15 @@
 // byte with loader.BuildStack's. It runs without libc so that nothing
 // touches the stack before the dump, and re-executes itself once with
 // ADDR_NO_RANDOMIZE so that Linux leaves out its random stack offsets.
+// It then copies /proc/self/stat to stderr, for mm->arg_start and friends.
 //
 // Build: gcc -static -no-pie -nostdlib -ffreestanding -fno-stack-protector -O2
 
 typedef unsigned long u64;
 
+#define SYS_read 0
 #define SYS_write 1
+#define SYS_open 2
 #define SYS_execve 59
 #define SYS_exit 60
 #define SYS_personality 135
@@ -28,6 +31,15 @@ static long sys3(long nr, long a, long b, long c) {
 static void die(int code) {
 	for (;;)
 		sys3(SYS_exit, code, 0, 0);
+}
+
+static void writeall(int fd, const char *p, const char *end) {
+	while (p < end) {
+		long n = sys3(SYS_write, fd, (long)p, end - p);
+		if (n <= 0)
+			die(6);
+		p += n;
+	}
 }
 
 __attribute__((used)) void probe(u64 *sp) {
@@ -60,13 +72,16 @@ __attribute__((used)) void probe(u64 *sp) {
 	while (*end)
 		end++;
 	char *top = end + 1 + sizeof(u64);
-	char *p = (char *)sp;
-	while (p < top) {
-		long n = sys3(SYS_write, 1, (long)p, top - p);
-		if (n <= 0)
-			die(6);
-		p += n;
-	}
+	writeall(1, (char *)sp, top);
+
+	static char stat[4096];
+	long fd = sys3(SYS_open, (long)"/proc/self/stat", 0, 0);
+	if (fd < 0)
+		die(7);
+	long n = sys3(SYS_read, fd, (long)stat, sizeof stat);
+	if (n <= 0)
+		die(8);
+	writeall(2, stat, stat + n);
 	die(0);
 }
 
