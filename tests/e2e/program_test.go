@@ -22,8 +22,8 @@ type program struct {
 	// name is the subtest name: the binary's file name.
 	name string
 	// path is the binary, absolute.
-	path  string
-	args  []string
+	path string
+	args []string
 	// env is added to the fixed test environment.
 	env   []string
 	stdin []byte
