@@ -90,6 +90,10 @@ int main(void)
 
 	p = tap_fork();
 	if (p == 0) {
+		/* Own group, so that it is not orphaned: Linux discards a
+		 * default SIGTSTP in an orphaned group (kernel/signal.c:
+		 * get_signal(), is_current_pgrp_orphaned()). */
+		setpgid(0, 0);
 		kill(getpid(), SIGTSTP);
 		_exit(8);
 	}
