@@ -90,6 +90,8 @@ func testName(module, importPath string) string {
 type listedPackage struct {
 	importPath, dir string
 	hasTests        bool
+	// loadErr is go list's error for the package, if any.
+	loadErr string
 }
 
 // listFormat is the go list template that parseList reads.
@@ -104,53 +106,57 @@ func parseList(out []byte) ([]listedPackage, error) {
 		if len(f) != 4 {
 			return nil, fmt.Errorf("go list: unexpected line %q", sc.Text())
 		}
-		if f[3] != "" {
-			return nil, fmt.Errorf("go list: %s: %s", f[0], f[3])
-		}
-		pkgs = append(pkgs, listedPackage{importPath: f[0], dir: f[1], hasTests: f[2] == "tests"})
+		pkgs = append(pkgs, listedPackage{importPath: f[0], dir: f[1], hasTests: f[2] == "tests", loadErr: f[3]})
 	}
 	return pkgs, sc.Err()
 }
 
 // goTests builds a test binary for each package matched by patterns that
-// has test files.
-func (b *builder) goTests(patterns []string, logf func(string, ...any)) ([]goTest, error) {
+// has test files. A package that does not build is reported in failed and
+// skipped, so that one broken package does not hide the others' results;
+// err is for failures that leave nothing to run.
+func (b *builder) goTests(patterns []string, logf func(string, ...any)) (tests []goTest, failed []error, err error) {
 	modOut, err := b.goCmd("list", "-m")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	module := strings.TrimSpace(string(modOut))
 	out, err := b.goCmd(append([]string{"list", "-e", "-f", listFormat}, patterns...)...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pkgs, err := parseList(out)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var tests []goTest
 	seen := make(map[string]string)
 	for _, p := range pkgs {
+		if p.loadErr != "" {
+			failed = append(failed, fmt.Errorf("%s: %s", p.importPath, p.loadErr))
+			continue
+		}
 		if !p.hasTests {
 			continue
 		}
 		t := goTest{importPath: p.importPath, name: testName(module, p.importPath)}
 		if prev, dup := seen[t.name]; dup {
-			return nil, fmt.Errorf("packages %s and %s both map to the test name %s", prev, p.importPath, t.name)
+			return nil, nil, fmt.Errorf("packages %s and %s both map to the test name %s", prev, p.importPath, t.name)
 		}
 		seen[t.name] = p.importPath
 		t.bin = filepath.Join(b.out, "gotest", t.name+".test")
 		logf("building %s", p.importPath)
 		if _, err := b.goCmd("test", "-c", "-o", t.bin, p.importPath); err != nil {
-			return nil, err
+			logf("%v", err)
+			failed = append(failed, err)
+			continue
 		}
 		if st, err := os.Stat(filepath.Join(p.dir, "testdata")); err == nil && st.IsDir() {
 			t.testdata = filepath.Join(p.dir, "testdata")
 		}
 		tests = append(tests, t)
 	}
-	if len(tests) == 0 {
-		return nil, fmt.Errorf("no package with tests matches %s", strings.Join(patterns, ","))
+	if len(tests) == 0 && len(failed) == 0 {
+		return nil, nil, fmt.Errorf("no package with tests matches %s", strings.Join(patterns, ","))
 	}
-	return tests, nil
+	return tests, failed, nil
 }

@@ -28,7 +28,9 @@
 //     failure is reported and skipped); one `go test -c` binary per package
 //     with tests matched by -gotest, as /tests/gotest/<name>/<name>.test
 //     next to a copy of the package's testdata (<name> is the package path
-//     in the module with '/' turned into '-', e.g. vmm-kvm).
+//     in the module with '/' turned into '-', e.g. vmm-kvm). A test package
+//     that does not build is reported, skipped, and makes the run fail
+//     (status 1 at least) after the others have run.
 //  3. The suite (/tests/suite.list): one line
 //     `/tests/gotest/<name>/<name>.test -test.v -test.timeout=<-gotimeout>
 //     [-test.run=<-run>]` per Go test binary, then the lines of each -suite
@@ -238,10 +240,25 @@ func run(o *options) int {
 		defer os.RemoveAll(work)
 	}
 
-	spec, err := prepare(o, repo, work, k)
+	spec, buildFailures, err := prepare(o, repo, work, k)
 	if err != nil {
 		logf("%v", err)
 		return 2
+	}
+	// reportBuildFailures repeats, after the console output, what could
+	// not run at all, and turns a passing run into a failing one.
+	reportBuildFailures := func(code int) int {
+		if len(buildFailures) == 0 {
+			return code
+		}
+		logf("%d test packages did not build and did not run:", len(buildFailures))
+		for _, e := range buildFailures {
+			logf("  %s", strings.SplitN(e.Error(), "\n", 2)[0])
+		}
+		if code == 0 {
+			return 1
+		}
+		return code
 	}
 	initrd := filepath.Join(work, "initramfs.cpio")
 	if err := initramfs.WriteFile(initrd, spec.entries()); err != nil {
@@ -265,27 +282,28 @@ func run(o *options) int {
 	if err != nil {
 		logf("%v", err)
 		printTail(os.Stderr, con)
+		reportBuildFailures(2)
 		return 2
 	}
 	logf("VM exit %d after %s (total %s)", res.code, time.Since(vmStart).Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
-	return exitCode(res.code)
+	return reportBuildFailures(exitCode(res.code))
 }
 
-// prepare builds the binaries and the suite of the image.
-func prepare(o *options, repo, work string, k *kernel) (imageSpec, error) {
+// prepare builds the binaries and the suite of the image. buildFailures
+// lists the test packages that did not build.
+func prepare(o *options, repo, work string, k *kernel) (spec imageSpec, buildFailures []error, err error) {
 	b := &builder{repo: repo, out: work}
-	spec := imageSpec{kernel: k, files: o.files}
-	var err error
+	spec = imageSpec{kernel: k, files: o.files}
 	if spec.init, err = b.program("./scripts/vminit", "init"); err != nil {
-		return spec, fmt.Errorf("building vminit: %w", err)
+		return spec, nil, fmt.Errorf("building vminit: %w", err)
 	}
 	if spec.ringbox, err = b.program("./cmd/ringbox", "ringbox"); err != nil {
 		logf("ringbox does not build, the image has none: %v", err)
 		spec.ringbox = ""
 	}
 	if pats := splitPatterns(o.goTest); len(pats) > 0 {
-		if spec.goTests, err = b.goTests(pats, logf); err != nil {
-			return spec, err
+		if spec.goTests, buildFailures, err = b.goTests(pats, logf); err != nil {
+			return spec, nil, err
 		}
 		for _, t := range spec.goTests {
 			spec.suite = append(spec.suite, t.suiteLine(o.goTimeout, o.run))
@@ -294,11 +312,11 @@ func prepare(o *options, repo, work string, k *kernel) (imageSpec, error) {
 	for _, name := range o.suites {
 		cmds, err := readSuiteFile(name)
 		if err != nil {
-			return spec, err
+			return spec, nil, err
 		}
 		spec.suite = append(spec.suite, cmds...)
 	}
-	return spec, nil
+	return spec, buildFailures, nil
 }
 
 // readSuiteFile parses a -suite file.
