@@ -7,10 +7,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -314,8 +316,14 @@ func TestBuildStackNative(t *testing.T) {
 	}
 }
 
+// compareNativeStack compares the stack Linux built for execve(path, argv,
+// envv), as dumped by the probe in data, with BuildStack's.
 func compareNativeStack(t *testing.T, path string, argv, envv []string, data []byte, stat string) {
 	t.Helper()
+	wantArgv := argv
+	if len(argv) == 0 {
+		wantArgv = []string{""}
+	}
 	// Find AT_EXECFN without dereferencing anything: skip argc, the argv
 	// pointers and the envp pointers.
 	word := func(off int) uint64 { return binary.LittleEndian.Uint64(data[off:]) }
@@ -335,8 +343,8 @@ func compareNativeStack(t *testing.T, path string, argv, envv []string, data []b
 		t.Errorf("native stack top %#x is not page aligned; the probe is wrong", top)
 	}
 	native := decodeStack(t, data, bottom)
-	if !reflect.DeepEqual(native.argv, argv) || len(native.envv) != len(envv) {
-		t.Fatalf("probe read argv %q envp %q, want %q %q", native.argv, native.envv, argv, envv)
+	if !reflect.DeepEqual(native.argv, wantArgv) || len(native.envv) != len(envv) {
+		t.Fatalf("probe read argv %q envp %q, want %q %q", native.argv, native.envv, wantArgv, envv)
 	}
 
 	// Give BuildStack what Linux had.
@@ -353,6 +361,7 @@ func compareNativeStack(t *testing.T, path string, argv, envv []string, data []b
 			a.Auxv = append(a.Auxv, e)
 		}
 	}
+	checkExecAuxv(t, native.auxv, a.Auxv)
 	s, err := BuildStack(top, a)
 	if err != nil {
 		t.Fatalf("BuildStack: %v", err)
@@ -385,6 +394,34 @@ func compareNativeStack(t *testing.T, path string, argv, envv []string, data []b
 	got = []uint64{s.ArgStart, s.ArgEnd, s.EnvStart, s.EnvEnd}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("arg_start, arg_end, env_start, env_end: got %#x, Linux %#x", got, want)
+	}
+}
+
+// checkExecAuxv checks that ExecAuxv.Entries, given the values of Linux's
+// auxiliary vector, puts them in Linux's order: that of callerPart, the
+// vector without the entries BuildStack adds.
+func checkExecAuxv(t *testing.T, linux, callerPart []AuxEntry) {
+	t.Helper()
+	v := map[uint64]uint64{}
+	var x ExecAuxv
+	afterPlatform := false
+	for _, e := range linux {
+		v[e.Key] = e.Val
+		switch {
+		case e.Key == arch.AT_PLATFORM:
+			afterPlatform = true
+		case afterPlatform && e.Key != arch.AT_NULL:
+			x.Extra = append(x.Extra, e)
+		}
+	}
+	x.SysinfoEhdr, x.MinSigStkSz = v[arch.AT_SYSINFO_EHDR], v[arch.AT_MINSIGSTKSZ]
+	x.HWCap, x.HWCap2, x.ClkTck = v[arch.AT_HWCAP], v[arch.AT_HWCAP2], v[arch.AT_CLKTCK]
+	x.Phdr, x.Phent, x.Phnum = v[arch.AT_PHDR], v[arch.AT_PHENT], v[arch.AT_PHNUM]
+	x.Base, x.Flags, x.Entry = v[arch.AT_BASE], v[arch.AT_FLAGS], v[arch.AT_ENTRY]
+	x.UID, x.EUID, x.GID, x.EGID = v[arch.AT_UID], v[arch.AT_EUID], v[arch.AT_GID], v[arch.AT_EGID]
+	x.Secure = v[arch.AT_SECURE] != 0
+	if got := x.Entries(); !reflect.DeepEqual(got, callerPart) {
+		t.Errorf("ExecAuxv.Entries:\ngot   %v\nLinux %v", got, callerPart)
 	}
 }
 
@@ -449,4 +486,84 @@ func TestArgLimitsNative(t *testing.T) {
 			}
 		})
 	}
+}
+
+// addrNoRandomize is ADDR_NO_RANDOMIZE (include/uapi/linux/personality.h),
+// which x/sys/unix does not define.
+const addrNoRandomize = 0x0040000
+
+// runArgv runs path with exactly argv, which may be empty (os/exec would
+// substitute the path), and envv, with ADDR_NO_RANDOMIZE set so that the
+// probe does not need to re-execute itself. It returns the standard output
+// and error.
+func runArgv(t *testing.T, path string, argv, envv []string) (stdout, stderr []byte) {
+	t.Helper()
+	rOut, wOut, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rOut.Close()
+	rErr, wErr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rErr.Close()
+	outc, errc := make(chan []byte), make(chan []byte)
+	go func() { b, _ := io.ReadAll(rOut); outc <- b }()
+	go func() { b, _ := io.ReadAll(rErr); errc <- b }()
+
+	// The personality is a per-thread attribute that fork copies: set it
+	// on this thread around the fork only.
+	pid, err := func() (int, error) {
+		runtime.LockOSThread()
+		old, _, errno := syscall.RawSyscall(syscall.SYS_PERSONALITY, 0xffffffff, 0, 0)
+		if errno != 0 {
+			runtime.UnlockOSThread()
+			return 0, fmt.Errorf("personality: %w", errno)
+		}
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_PERSONALITY, old|addrNoRandomize, 0, 0); errno != 0 {
+			runtime.UnlockOSThread()
+			return 0, fmt.Errorf("personality(ADDR_NO_RANDOMIZE): %w", errno)
+		}
+		pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
+			Env:   envv,
+			Files: []uintptr{^uintptr(0), wOut.Fd(), wErr.Fd()},
+		})
+		// Should the restore fail, the thread stays locked and the runtime
+		// ends it with this goroutine, taking the personality with it.
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_PERSONALITY, old, 0, 0); errno == 0 {
+			runtime.UnlockOSThread()
+		}
+		return pid, err
+	}()
+	wOut.Close()
+	wErr.Close()
+	if err != nil {
+		t.Fatalf("running %s: %v", path, err)
+	}
+	stdout, stderr = <-outc, <-errc
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+		t.Fatalf("wait4: %v", err)
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Fatalf("%s: wait status %#x", path, ws)
+	}
+	return stdout, stderr
+}
+
+// TestBuildStackNativeArgc0 checks the argc 0 case against Linux (5.18 and
+// later), which puts an empty argv[0] on the stack.
+func TestBuildStackNativeArgc0(t *testing.T) {
+	path := compile(t, "gcc", []string{"-static", "-no-pie", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-O2"}, "stackprobe.c")
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &major, &minor); err != nil || major < 5 || major == 5 && minor < 18 {
+		t.Skipf("Linux %s does not add argv[0] for argc 0 (5.18 does)", uts.Release[:])
+	}
+	stdout, stderr := runArgv(t, path, []string{}, []string{"A=b"})
+	compareNativeStack(t, path, []string{}, []string{"A=b"}, stdout, string(stderr))
 }
