@@ -484,6 +484,25 @@ static inline pid_t other_thread(pid_t pid)
 	return 0;
 }
 
+/* cont_end resumes pid with PTRACE_CONT and waits for its next report,
+ * delivering SIGCHLD signal-delivery-stops on the way (a tracee's own
+ * children send it SIGCHLD); returns the first other status. */
+static inline int cont_end(pid_t pid)
+{
+	int sig = 0, st = -1;
+	for (int i = 0; i < 64; i++) {
+		if (pt(PTRACE_CONT, pid, 0, sig) != 0)
+			return -1;
+		st = wait_pid(pid);
+		if (st == STOPPED(SIGCHLD)) {
+			sig = SIGCHLD;
+			continue;
+		}
+		break;
+	}
+	return st;
+}
+
 /* getregs reads the tracee's registers; returns 0 on success. */
 static inline int getregs(pid_t pid, struct user_regs_struct *r)
 {
