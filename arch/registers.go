@@ -49,6 +49,7 @@ const (
 	FlagTF       = 1 << 8
 	FlagIF       = 1 << 9
 	FlagDF       = 1 << 10
+	FlagRF       = 1 << 16
 	FlagAC       = 1 << 18
 	FlagID       = 1 << 21
 

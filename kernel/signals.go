@@ -197,3 +197,10 @@ func sysRtSigprocmask(t *Task, a *syscallArgs) (uint64, error) {
 	}
 	return 0, nil
 }
+
+// hasDeliverableSignal reports whether a signal the task does not block is
+// pending for it or its thread group.
+//
+// TODO(ringbox): signal queues come with the process model; until then
+// nothing is ever pending.
+func (t *Task) hasDeliverableSignal() bool { return false }

@@ -75,6 +75,10 @@ type Task struct {
 	// the task at its next check.
 	killed atomic.Bool
 
+	// interruptCh receives a token when the task must leave a blocking
+	// wait (see Block).
+	interruptCh chan struct{}
+
 	mu sync.Mutex
 	// sigMask is the blocked signal set. Protected by mu.
 	sigMask SignalSet
@@ -106,8 +110,9 @@ func (k *Kernel) newTask(tid int32, parent *Task) (*Task, error) {
 		tg:      tg,
 		ctx:     ctx,
 		log:     k.log.With(zap.Int32("tid", tid)),
-		fdt:     newFDTable(),
-		lastCPU: -1,
+		fdt:         newFDTable(),
+		lastCPU:     -1,
+		interruptCh: make(chan struct{}, 1),
 		creds: Credentials{
 			RealUID: k.cfg.UID, EffectiveUID: k.cfg.UID, SavedUID: k.cfg.UID,
 			RealGID: k.cfg.GID, EffectiveGID: k.cfg.GID, SavedGID: k.cfg.GID,
@@ -143,7 +148,7 @@ func (t *Task) start() {
 // sendKill makes the task die at its next check, interrupting user code.
 func (t *Task) sendKill() {
 	t.killed.Store(true)
-	t.ctx.Interrupt()
+	t.wakeInterrupt()
 }
 
 // release frees the task's resources.
