@@ -10,21 +10,21 @@
 // state machine; every state is a type with an execute method returning the
 // next state:
 //
-//	        +-----------+   event    +--------------+
-//	  +---->|  runApp   |----------->| handleEvent  |
-//	  |     +-----------+            +--------------+
-//	  |           ^                        |
-//	  |           |  nothing pending       v
-//	  |     +-----------------+      +-------------+
-//	  +-----| deliverSignals  |<-----| (syscall /  |
-//	        +-----------------+      |  fault /    |
-//	              |                  |  exception) |
-//	              | fatal signal,    +-------------+
-//	              | exit, exit_group       |
-//	              v                        v
-//	        +-----------+            +-----------+
-//	        |  exiting  |----------->|   dead    |
-//	        +-----------+            +-----------+
+//	      +-----------+   event    +--------------+
+//	+---->|  runApp   |----------->| handleEvent  |
+//	|     +-----------+            +--------------+
+//	|           ^                        |
+//	|           |  nothing pending       v
+//	|     +-----------------+      +-------------+
+//	+-----| deliverSignals  |<-----| (syscall /  |
+//	      +-----------------+      |  fault /    |
+//	            |                  |  exception) |
+//	            | fatal signal,    +-------------+
+//	            | exit, exit_group       |
+//	            v                        v
+//	      +-----------+            +-----------+
+//	      |  exiting  |----------->|   dead    |
+//	      +-----------+            +-----------+
 //
 // A task outside runApp holds no vCPU.
 //

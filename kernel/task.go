@@ -105,11 +105,11 @@ func (k *Kernel) newTask(tid int32, parent *Task) (*Task, error) {
 		limits:   defaultLimits(),
 	}
 	t := &Task{
-		k:       k,
-		tid:     tid,
-		tg:      tg,
-		ctx:     ctx,
-		log:     k.log.With(zap.Int32("tid", tid)),
+		k:           k,
+		tid:         tid,
+		tg:          tg,
+		ctx:         ctx,
+		log:         k.log.With(zap.Int32("tid", tid)),
 		fdt:         newFDTable(),
 		lastCPU:     -1,
 		interruptCh: make(chan struct{}, 1),
