@@ -2,9 +2,11 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +195,58 @@ func TestCachedPackagesNewestFirst(t *testing.T) {
 	want := []string{"linux-image-6.1.0-56-amd64", "linux-image-6.1.0-55-amd64", "linux-image-6.1.0-54-amd64"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("cachedPackages = %q, want %q", got, want)
+	}
+}
+
+// fakeAptCache puts an apt-cache script printing out and exiting with rc
+// first in PATH.
+func fakeAptCache(t *testing.T, out string, rc int) {
+	t.Helper()
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh for a fake apt-cache")
+	}
+	dir := t.TempDir()
+	script := "#!/bin/sh\ncat <<'EOF'\n" + out + "EOF\nexit " + strconv.Itoa(rc) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "apt-cache"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+}
+
+func TestResolvePackage(t *testing.T) {
+	fakeAptCache(t, "linux-image-amd64\n  Depends: linux-image-6.1.0-99-amd64\n", 0)
+	if got, err := resolvePackage(); err != nil || got != "linux-image-6.1.0-99-amd64" {
+		t.Errorf("resolvePackage() = %q, %v; want linux-image-6.1.0-99-amd64", got, err)
+	}
+}
+
+func TestResolvePackageNoLists(t *testing.T) {
+	// What apt-cache says on a machine that never ran apt-get update.
+	fakeAptCache(t, "E: No packages found\n", 100)
+	_, err := resolvePackage()
+	if err == nil || !strings.Contains(err.Error(), "apt-get update") {
+		t.Fatalf("resolvePackage: got %v, want an error naming apt-get update", err)
+	}
+
+	// With a cached kernel, getKernel carries on with it.
+	cache := t.TempDir()
+	root := t.TempDir()
+	fakePackage(t, root, "6.1.0-56-amd64", "lib", debianModules)
+	const pkg = "linux-image-6.1.0-56-amd64"
+	if err := keepKernelFiles(root, filepath.Join(cache, pkg)); err != nil {
+		t.Fatal(err)
+	}
+	var logged []string
+	k, err := getKernel(cache, "", func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) })
+	if err != nil || k.pkg != pkg {
+		t.Fatalf("getKernel without apt lists: got %+v, %v; want the cached %s", k, err, pkg)
+	}
+	if !strings.Contains(strings.Join(logged, "\n"), "using the cached "+pkg) {
+		t.Errorf("getKernel logged %q, want a note that it uses the cached kernel", logged)
+	}
+
+	// Without one, the error stands.
+	if _, err := getKernel(t.TempDir(), "", func(string, ...any) {}); err == nil || !strings.Contains(err.Error(), "apt-get update") {
+		t.Errorf("getKernel with an empty cache: got %v, want the apt-get update hint", err)
 	}
 }

@@ -37,7 +37,7 @@
 //     file. Arguments after `--` form a single command run instead of the
 //     suite (passed on the kernel command line).
 //  4. The initramfs (images/initramfs), then QEMU: `qemu-system-x86_64
-//     -accel tcg -cpu max -m <-mem> -smp <-smp> -nographic -no-reboot
+//     -accel tcg -cpu <-cpu> -m <-mem> -smp <-smp> -nographic -nic none -no-reboot
 //     -kernel vmlinuz -initrd <cpio> -append "console=ttyS0 panic=-1 quiet
 //     ringbox.timeout=<-cmdtimeout> [ringbox.cmd=<base64>]"`.
 //
@@ -64,6 +64,7 @@
 //	-files DIR         host tree packed at /tests/bin (default tests/bin if it exists; "" for none)
 //	-cache DIR         kernel cache (default <repo>/.cache/testvm)
 //	-kernel-pkg NAME   boot this kernel package instead of asking apt-cache
+//	-cpu MODEL         QEMU CPU model (default max; `max,-svm` shows a KVM-less failure)
 //	-smp N             vCPUs (default 2)
 //	-mem MiB           guest memory (default 2048)
 //	-timeout D         limit for the whole run, boot included (default 25m)
@@ -98,6 +99,7 @@ type options struct {
 	filesSet    bool
 	cache       string
 	kernelPkg   string
+	cpu         string
 	smp         int
 	mem         int
 	timeout     time.Duration
@@ -127,6 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.files, "files", "", "host `DIR` packed at /tests/bin (default tests/bin if it exists)")
 	fs.StringVar(&o.cache, "cache", "", "kernel cache `DIR` (default <repo>/.cache/testvm)")
 	fs.StringVar(&o.kernelPkg, "kernel-pkg", "", "kernel package `NAME` (default: what linux-image-amd64 depends on)")
+	fs.StringVar(&o.cpu, "cpu", "max", "QEMU CPU `model` (it must offer SVM for kvm-amd)")
 	fs.IntVar(&o.smp, "smp", 2, "number of vCPUs")
 	fs.IntVar(&o.mem, "mem", 2048, "guest memory in `MiB`")
 	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "limit for the whole run")
@@ -271,7 +274,7 @@ func run(o *options) int {
 
 	cfg := vmConfig{
 		qemu: o.qemu, vmlinuz: k.vmlinuz, initrd: initrd,
-		smp: o.smp, memMiB: o.mem, cmdTimeout: o.cmdTimeout,
+		cpu: o.cpu, smp: o.smp, memMiB: o.mem, cmdTimeout: o.cmdTimeout,
 		cmd: o.cmd, extraAppend: o.appendStr,
 	}
 	vmStart := time.Now()

@@ -25,7 +25,7 @@ func TestParseFlags(t *testing.T) {
 	if want := []string{"ringbox", "run", "--", "/tests/bin/basic/hello-glibc"}; !reflect.DeepEqual(o.cmd, want) {
 		t.Errorf("cmd = %q, want %q", o.cmd, want)
 	}
-	if o.smp != 1 || o.mem != 2048 || o.timeout != 25*time.Minute || o.bootTimeout != 180*time.Second || o.filesSet {
+	if o.cpu != "max" || o.smp != 1 || o.mem != 2048 || o.timeout != 25*time.Minute || o.bootTimeout != 180*time.Second || o.filesSet {
 		t.Errorf("got smp %d mem %d timeout %s boot %s filesSet %v; want 1 2048 25m0s 3m0s false", o.smp, o.mem, o.timeout, o.bootTimeout, o.filesSet)
 	}
 

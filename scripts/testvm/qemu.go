@@ -19,6 +19,7 @@ type vmConfig struct {
 	qemu    string
 	vmlinuz string
 	initrd  string
+	cpu     string
 	smp     int
 	memMiB  int
 	// cmdTimeout bounds each command inside the VM.
@@ -64,7 +65,7 @@ func qemuArgs(c vmConfig) ([]string, error) {
 	}
 	return []string{
 		"-accel", "tcg",
-		"-cpu", "max",
+		"-cpu", c.cpu,
 		"-m", strconv.Itoa(c.memMiB),
 		"-smp", strconv.Itoa(c.smp),
 		"-nographic",

@@ -16,7 +16,7 @@ import (
 func TestQemuArgs(t *testing.T) {
 	cfg := vmConfig{
 		qemu: "qemu-system-x86_64", vmlinuz: "/c/vmlinuz", initrd: "/w/initramfs.cpio",
-		smp: 2, memMiB: 2048, cmdTimeout: 10 * time.Minute,
+		cpu: "max", smp: 2, memMiB: 2048, cmdTimeout: 10 * time.Minute,
 	}
 	got, err := qemuArgs(cfg)
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/ringbox/ringbox/scripts/testvm/suite"
@@ -57,11 +58,21 @@ func run() int {
 		logf("reading the kernel command line: %v", err)
 	}
 
+	loadStart := time.Now()
+	var loaded []string
 	for _, m := range suite.Modules {
 		if err := loadModule(suite.ModuleDir, m); err != nil {
 			logf("module %s: %v", m, err)
+			// quiet hides the kernel's own explanation (kvm_amd:
+			// "SVM not supported", ...): show it.
+			for _, l := range kmsgTail(5) {
+				logf("  kernel: %s", l)
+			}
+			continue
 		}
+		loaded = append(loaded, m)
 	}
+	logf("modules loaded: %s (%s)", strings.Join(loaded, " "), time.Since(loadStart).Round(time.Millisecond))
 	kvmErr := kvmSelfCheck()
 	if kvmErr != nil {
 		logf("kvm self-check: %v", kvmErr)

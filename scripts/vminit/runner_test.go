@@ -103,3 +103,16 @@ func TestFindModule(t *testing.T) {
 		}
 	}
 }
+
+func TestKmsgText(t *testing.T) {
+	tests := []struct{ rec, want string }{
+		{rec: "3,512,4100000,-;kvm_amd: SVM not supported by CPU 0\n", want: "kvm_amd: SVM not supported by CPU 0"},
+		{rec: "6,1,0,-;Linux version 6.1\n SUBSYSTEM=x\n DEVICE=y\n", want: "Linux version 6.1"},
+		{rec: "no prefix", want: "no prefix"},
+	}
+	for _, tt := range tests {
+		if got := kmsgText(tt.rec); got != tt.want {
+			t.Errorf("kmsgText(%q) = %q, want %q", tt.rec, got, tt.want)
+		}
+	}
+}

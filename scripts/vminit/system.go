@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -116,4 +117,42 @@ func loadModule(dir, name string) error {
 		return fmt.Errorf("finit_module(%s): %w", p, err)
 	}
 	return nil
+}
+
+// kmsgTail returns the text of the last n records of the kernel log, read
+// without blocking from /dev/kmsg, whose every read(2) returns one record
+// "prio,seq,usec,flags;text" (Linux:
+// Documentation/ABI/testing/dev-kmsg).
+func kmsgTail(n int) []string {
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return []string{fmt.Sprintf("(no kernel log: %v)", err)}
+	}
+	defer unix.Close(fd) // read-only: a close error loses nothing
+	var lines []string
+	buf := make([]byte, 8192)
+	for {
+		m, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EPIPE) {
+			continue // records were overwritten while reading: skip ahead
+		}
+		if err != nil || m <= 0 {
+			break // EAGAIN: the end of the log
+		}
+		lines = append(lines, kmsgText(string(buf[:m])))
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return lines
+}
+
+// kmsgText returns the message of one /dev/kmsg record, without its prefix
+// and continuation lines.
+func kmsgText(rec string) string {
+	if _, text, ok := strings.Cut(rec, ";"); ok {
+		rec = text
+	}
+	text, _, _ := strings.Cut(rec, "\n")
+	return text
 }
