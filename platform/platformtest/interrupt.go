@@ -1,0 +1,134 @@
+package platformtest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ringbox/ringbox/arch"
+	"github.com/ringbox/ringbox/platform"
+)
+
+// progSpin spins until interrupted; a syscall follows it.
+var progSpin = []byte{
+	0xeb, 0xfe, // 0x0: jmp .
+	0x0f, 0x05, // 0x2: syscall
+}
+
+func testInterrupt(t *testing.T, e *env) {
+	as := e.newAS(t)
+	c := e.newContext(t)
+	e.mapCode(t, as, progSpin)
+	st := e.newState(codeAddr)
+
+	// A busy loop in user mode ends promptly when another goroutine
+	// interrupts it. The interrupter repeats until Switch returns, so the
+	// test does not depend on when the loop starts.
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+				c.Interrupt()
+			}
+		}
+	}()
+	ev, err := c.Switch(as, st)
+	close(done)
+	if err != nil {
+		t.Fatalf("Switch: %v", err)
+	}
+	if ev.Kind != platform.EventInterrupt {
+		t.Fatalf("event = %v, want interrupt", ev.Kind)
+	}
+	if got, want := st.Regs.Rip, uint64(codeAddr); got != want {
+		t.Errorf("rip = %#x, want %#x (inside the loop)", got, want)
+	}
+
+	// An Interrupt before Switch makes the next Switch return at once,
+	// without running the program.
+	c.Interrupt()
+	st.Regs.Rip = codeAddr + 2
+	ev = switchTo(t, c, as, st)
+	if ev.Kind != platform.EventInterrupt {
+		t.Fatalf("after Interrupt outside Switch: event = %v, want interrupt", ev.Kind)
+	}
+	if got, want := st.Regs.Rip, uint64(codeAddr+2); got != want {
+		t.Errorf("rip = %#x, want %#x (nothing ran)", got, want)
+	}
+	// The interrupt is consumed: the program runs to its syscall, which
+	// is reported once, with the registers the kernel set.
+	for i := 0; i < 3; i++ {
+		st.Regs.Rip = codeAddr + 2
+		ev = switchTo(t, c, as, st)
+		if ev.Kind != platform.EventSyscall {
+			t.Fatalf("run %d after the interrupt: event = %v, want syscall", i, ev.Kind)
+		}
+	}
+	var n uint64
+	for _, s := range e.p.Stats() {
+		n += s.Exits[platform.ExitInterrupt]
+	}
+	if n < 2 {
+		t.Errorf("interrupt exits in Stats = %d, want at least 2", n)
+	}
+}
+
+// progMXCSR stores MXCSR, then loads it.
+var progMXCSR = []byte{
+	0x0f, 0xae, 0x1b, // 0x0: stmxcsr [rbx]
+	0x0f, 0x05, // 0x3: syscall
+	0x0f, 0xae, 0x13, // 0x5: ldmxcsr [rbx]
+	0x0f, 0x05, // 0x8: syscall
+}
+
+// MXCSR rounding control (Intel SDM Vol. 1, 10.2.3.1).
+const (
+	mxcsrRoundDown   = 1 << 13
+	mxcsrRoundToZero = 3 << 13
+)
+
+func testFPState(t *testing.T, e *env) {
+	as := e.newAS(t)
+	c := e.newContext(t)
+	e.mapCode(t, as, progMXCSR)
+	data := e.page(t, nil)
+	e.mapPage(t, as, dataAddr, data, platform.ReadWrite)
+	st := e.newState(codeAddr)
+	st.Regs.Rbx = dataAddr
+
+	// The kernel's FP state is loaded before the program runs.
+	fp := arch.NewFPState(e.p.FPStateSize())
+	setMXCSR(fp, arch.DefaultMXCSR|mxcsrRoundToZero)
+	st.SetFP(fp)
+	if ev := switchTo(t, c, as, st); ev.Kind != platform.EventSyscall {
+		t.Fatalf("event = %v, want syscall", ev.Kind)
+	}
+	if st.FPValid || st.FPDirty {
+		t.Errorf("after Switch: FPValid, FPDirty = %v, %v, want false, false", st.FPValid, st.FPDirty)
+	}
+	if got, want := uint32(e.word(data, 0)), uint32(arch.DefaultMXCSR|mxcsrRoundToZero); got != want {
+		t.Errorf("MXCSR seen by the program = %#x, want %#x", got, want)
+	}
+
+	// What the program sets, PullFPState returns.
+	e.setWord(data, 0, arch.DefaultMXCSR|mxcsrRoundDown)
+	st.Regs.Rip = codeAddr + 5
+	if ev := switchTo(t, c, as, st); ev.Kind != platform.EventSyscall {
+		t.Fatalf("event = %v, want syscall", ev.Kind)
+	}
+	if err := c.PullFPState(st); err != nil {
+		t.Fatalf("PullFPState: %v", err)
+	}
+	if !st.FPValid {
+		t.Errorf("FPValid = false after PullFPState")
+	}
+	if got, want := st.FP.MXCSR(), uint32(arch.DefaultMXCSR|mxcsrRoundDown); got != want {
+		t.Errorf("pulled MXCSR = %#x, want %#x", got, want)
+	}
+}
+
+func setMXCSR(fp arch.FPState, v uint32) {
+	fp[24], fp[25], fp[26], fp[27] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
