@@ -185,11 +185,12 @@ func (pt *pageTables) unmapLevel(table uint64, level int, base, start, end uint6
 	span := levelSpan(level)
 	for i := 0; i < entries; i++ {
 		lo := base + uint64(i)*span
-		hi := lo + span
 		if level == levelsTotal && i >= kernelPML4Index {
 			break // never touch the shared upper half
 		}
-		if hi <= start || lo >= end {
+		// lo+span-1 is the entry's last byte: lo+span overflows for the
+		// last entry of the address space.
+		if lo+span-1 < start || lo >= end {
 			continue
 		}
 		e := pt.entry(table, i)
@@ -212,6 +213,20 @@ func (pt *pageTables) unmapLevel(table uint64, level int, base, start, end uint6
 		}
 	}
 	return cleared, pt.tableEmpty(table)
+}
+
+// unmapKernel clears and detaches the upper-half subtree of the template
+// hierarchy when the platform closes, returning the table pages to free.
+func (pt *pageTables) unmapKernel() (cleared bool, freed []uint64) {
+	e := pt.entry(pt.root, kernelPML4Index)
+	v := loadPTE(e)
+	if v&ptePresent == 0 {
+		return false, nil
+	}
+	child := v & pteAddrMask
+	cleared, _ = pt.unmapLevel(child, levelsTotal-1, KernelBase, KernelBase, ^uint64(0), &freed)
+	storePTE(e, 0)
+	return cleared, append(freed, child)
 }
 
 // tableEmpty reports whether no entry of the table is present.

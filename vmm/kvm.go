@@ -1,0 +1,189 @@
+package vmm
+
+import (
+	"github.com/bobuhiro11/gokvm/kvm"
+)
+
+// KVM API constants (Linux: include/uapi/linux/kvm.h and arch/x86/include/
+// uapi/asm/kvm.h). golang.org/x/sys/unix has none of them; kvm_test.go checks
+// every ioctl number against the value the header gives.
+const (
+	kvmAPIVersion = 12
+
+	// ioctl numbers (nr in the KVMIO space).
+	nrGetAPIVersion       = 0x00
+	nrCreateVM            = 0x01
+	nrCheckExtension      = 0x03
+	nrGetVCPUMMapSize     = 0x04
+	nrGetSupportedCPUID   = 0x05
+	nrCreateVCPU          = 0x41
+	nrSetUserMemoryRegion = 0x46
+	nrSetTSSAddr          = 0x47
+	nrRun                 = 0x80
+	nrGetRegs             = 0x81
+	nrSetRegs             = 0x82
+	nrGetSregs            = 0x83
+	nrSetSregs            = 0x84
+	nrSetMSRs             = 0x89
+	nrSetCPUID2           = 0x90
+	nrGetDebugRegs        = 0xa1
+	nrSetDebugRegs        = 0xa2
+	nrGetXSave            = 0xa4
+	nrSetXSave            = 0xa5
+	nrSetXCRs             = 0xa7
+
+	// Capabilities.
+	capUserMemory    = 3
+	capSetTSSAddr    = 4
+	capDebugRegs     = 50
+	capXSave         = 55
+	capXCRs          = 56
+	capSyncRegs      = 74
+	capImmediateExit = 136
+
+	// kvm_run.kvm_valid_regs / kvm_dirty_regs bits.
+	syncRegs  = 1 << 0 // KVM_SYNC_X86_REGS
+	syncSregs = 1 << 1 // KVM_SYNC_X86_SREGS
+
+	// Exit reasons.
+	exitUnknown       = 0
+	exitException     = 1
+	exitIO            = 2
+	exitDebug         = 4
+	exitHLT           = 5
+	exitMMIO          = 6
+	exitShutdown      = 8
+	exitFailEntry     = 9
+	exitIntr          = 10
+	exitInternalError = 17
+
+	exitIOOut = 1 // KVM_EXIT_IO_OUT
+
+	// xsaveSize is sizeof(struct kvm_xsave).
+	xsaveSize = 4096
+)
+
+// Ioctl request numbers, composed as linux/ioctl.h's _IO/_IOR/_IOW do.
+var (
+	kvmGetAPIVersion       = kvm.IIO(nrGetAPIVersion)
+	kvmCreateVM            = kvm.IIO(nrCreateVM)
+	kvmCheckExtension      = kvm.IIO(nrCheckExtension)
+	kvmGetVCPUMMapSize     = kvm.IIO(nrGetVCPUMMapSize)
+	kvmGetSupportedCPUID   = kvm.IIOWR(nrGetSupportedCPUID, 8) // struct kvm_cpuid2 header
+	kvmCreateVCPU          = kvm.IIO(nrCreateVCPU)
+	kvmSetUserMemoryRegion = kvm.IIOW(nrSetUserMemoryRegion, 32)
+	kvmSetTSSAddr          = kvm.IIO(nrSetTSSAddr)
+	kvmRunIoctl            = kvm.IIO(nrRun)
+	kvmGetRegs             = kvm.IIOR(nrGetRegs, regsSize)
+	kvmSetRegs             = kvm.IIOW(nrSetRegs, regsSize)
+	kvmGetSregs            = kvm.IIOR(nrGetSregs, sregsSize)
+	kvmSetSregs            = kvm.IIOW(nrSetSregs, sregsSize)
+	kvmSetMSRs             = kvm.IIOW(nrSetMSRs, 8) // struct kvm_msrs header
+	kvmSetCPUID2           = kvm.IIOW(nrSetCPUID2, 8)
+	kvmGetDebugRegs        = kvm.IIOR(nrGetDebugRegs, debugRegsSize)
+	kvmSetDebugRegs        = kvm.IIOW(nrSetDebugRegs, debugRegsSize)
+	kvmGetXSave            = kvm.IIOR(nrGetXSave, xsaveSize)
+	kvmSetXSave            = kvm.IIOW(nrSetXSave, xsaveSize)
+	kvmSetXCRs             = kvm.IIOW(nrSetXCRs, xcrsSize)
+)
+
+// Sizes of the structures exchanged, checked in kvm_test.go.
+const (
+	regsSize      = 0x90  // struct kvm_regs
+	sregsSize     = 0x138 // struct kvm_sregs
+	debugRegsSize = 0x80  // struct kvm_debugregs
+	xcrsSize      = 0x188 // struct kvm_xcrs
+	eventsSize    = 0x40  // struct kvm_vcpu_events
+)
+
+// kvmRun is the head of struct kvm_run, the vCPU's shared page, up to the
+// synced registers (KVM_CAP_SYNC_REGS). Offsets are checked in kvm_test.go
+// against the header.
+type kvmRun struct {
+	requestInterruptWindow     uint8
+	immediateExit              uint8
+	_                          [6]uint8
+	exitReason                 uint32
+	readyForInterruptInjection uint8
+	ifFlag                     uint8
+	flags                      uint16
+	cr8                        uint64
+	apicBase                   uint64
+	// exit is the union of exit-specific data.
+	exit         [256]byte
+	kvmValidRegs uint64
+	kvmDirtyRegs uint64
+	// The synced registers: struct kvm_sync_regs.
+	regs   kvm.Regs
+	sregs  kvm.Sregs
+	events [eventsSize]byte
+}
+
+// ioExit is the io member of kvm_run's exit union.
+type ioExit struct {
+	direction  uint8
+	size       uint8
+	port       uint16
+	count      uint32
+	dataOffset uint64
+}
+
+// internalError is the internal member of kvm_run's exit union.
+type internalError struct {
+	suberror uint32
+	ndata    uint32
+	data     [16]uint64
+}
+
+// msrEntry is struct kvm_msr_entry.
+type msrEntry struct {
+	index    uint32
+	reserved uint32
+	data     uint64
+}
+
+// MSR numbers (Intel SDM Vol. 4; Linux: arch/x86/include/asm/msr-index.h).
+const (
+	msrSTAR         = 0xc0000081
+	msrLSTAR        = 0xc0000082
+	msrCSTAR        = 0xc0000083
+	msrSyscallMask  = 0xc0000084
+	msrKernelGSBase = 0xc0000102
+)
+
+// Control register and EFER bits (Intel SDM Vol. 3, 2.5 and 2.2.1).
+const (
+	cr0PE = 1 << 0
+	cr0MP = 1 << 1
+	cr0ET = 1 << 4
+	cr0NE = 1 << 5
+	cr0WP = 1 << 16
+	cr0PG = 1 << 31
+
+	cr4PAE        = 1 << 5
+	cr4OSFXSR     = 1 << 9
+	cr4OSXMMEXCPT = 1 << 10
+	cr4OSXSAVE    = 1 << 18
+
+	eferSCE = 1 << 0
+	eferLME = 1 << 8
+	eferLMA = 1 << 10
+	eferNXE = 1 << 11
+)
+
+// The guest's control registers: long mode with paging, write protection
+// honoured in ring 0, SSE and XSAVE enabled for user code.
+//
+// TODO: Linux also sets CR0.AM (alignment checks when user code sets
+// EFLAGS.AC), CR4.UMIP, SMEP and SMAP where the CPU has them; ringbox's
+// guest leaves them off, so a program that relies on #AC sees none.
+const (
+	guestCR0  = cr0PE | cr0MP | cr0ET | cr0NE | cr0WP | cr0PG
+	guestCR4  = cr4PAE | cr4OSFXSR | cr4OSXMMEXCPT | cr4OSXSAVE
+	guestEFER = eferSCE | eferLME | eferLMA | eferNXE
+)
+
+// syscallMask is MSR_SYSCALL_MASK: the RFLAGS bits syscall clears on entry,
+// as Linux sets them (arch/x86/kernel/cpu/common.c:idt_syscall_init()):
+// CF PF AF ZF SF TF IF DF OF IOPL NT RF AC ID.
+const syscallMask = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x3000 | 0x4000 | 0x10000 | 0x40000 | 0x200000
