@@ -111,7 +111,7 @@ int main(void)
 	check_eq(ppoll(&r, 1, NULL, NULL), 1, "ppoll with NULL timeout returns when ready");
 	ts.tv_nsec = 1000000000;
 	check_err(ppoll(&r, 1, &ts, NULL), EINVAL, "ppoll tv_nsec 1e9 EINVAL");
-	check_err(poll((struct pollfd *)8, 1, 0), EFAULT, "poll bad pointer EFAULT");
+	check_err(syscall(SYS_poll, (struct pollfd *)8, 1, 0), EFAULT, "poll bad pointer EFAULT");
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	check_err(poll(&r, rl.rlim_cur + 1, 0), EINVAL, "nfds above RLIMIT_NOFILE EINVAL");
