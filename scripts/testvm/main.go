@@ -51,9 +51,9 @@
 // (RINGBOX-VM-EXIT: N): 0 iff the KVM self-check and every command passed,
 // or, with `--`, the command's own status. Status 2 means that the run
 // itself failed: build error, no kernel, no QEMU, a boot that did not reach
-// init within -boot-timeout, the whole run exceeding -timeout (QEMU is
-// killed), or a VM that stopped without init's exit line; the last console
-// lines are then shown.
+// init within -boot-timeout, the VM run exceeding -timeout (QEMU is
+// killed), an interrupt (SIGINT, SIGTERM: QEMU is killed), or a VM that
+// stopped without init's exit line; the last console lines are then shown.
 //
 // Flags:
 //
@@ -67,7 +67,7 @@
 //	-cpu MODEL         QEMU CPU model (default max; `max,-svm` shows a KVM-less failure)
 //	-smp N             vCPUs (default 2)
 //	-mem MiB           guest memory (default 2048)
-//	-timeout D         limit for the whole run, boot included (default 25m)
+//	-timeout D         limit for the VM run, boot included, from QEMU's start (default 25m)
 //	-boot-timeout D    limit for the boot, up to init's first line (default 180s)
 //	-cmdtimeout D      limit for each command inside the VM (default 10m)
 //	-append STR        extra kernel command line parameters
@@ -81,8 +81,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ringbox/ringbox/images/initramfs"
@@ -132,7 +134,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.cpu, "cpu", "max", "QEMU CPU `model` (it must offer SVM for kvm-amd)")
 	fs.IntVar(&o.smp, "smp", 2, "number of vCPUs")
 	fs.IntVar(&o.mem, "mem", 2048, "guest memory in `MiB`")
-	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "limit for the whole run")
+	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "limit for the VM run, from QEMU's start")
 	fs.DurationVar(&o.bootTimeout, "boot-timeout", 180*time.Second, "limit for the boot, up to init's first line")
 	fs.DurationVar(&o.cmdTimeout, "cmdtimeout", 10*time.Minute, "limit for each command in the VM")
 	fs.StringVar(&o.appendStr, "append", "", "extra kernel command line parameters")
@@ -277,8 +279,13 @@ func run(o *options) int {
 		cpu: o.cpu, smp: o.smp, memMiB: o.mem, cmdTimeout: o.cmdTimeout,
 		cmd: o.cmd, extraAppend: o.appendStr,
 	}
+	// From here on an interrupt must not leave QEMU behind: runVM kills
+	// it and the deferred clean-up runs.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(stop)
 	vmStart := time.Now()
-	res, con, err := runVM(cfg, os.Stdout, o.bootTimeout, o.timeout)
+	res, con, err := runVM(cfg, os.Stdout, o.bootTimeout, o.timeout, stop)
 	if res.bootTime > 0 {
 		logf("boot to init: %s", res.bootTime.Round(10*time.Millisecond))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -98,12 +99,13 @@ var (
 	errBoot    = errors.New("the VM failed to boot: init did not announce itself")
 	errTimeout = errors.New("the VM run timed out")
 	errNoExit  = errors.New("the VM stopped without init's exit line")
+	errStopped = errors.New("the VM run was interrupted")
 )
 
 // runVM boots the VM, copies its console to out and waits for init's exit
-// line, the boot timeout or the overall timeout, whichever comes first.
-// It never leaves QEMU running.
-func runVM(c vmConfig, out io.Writer, bootTimeout, timeout time.Duration) (result, *console, error) {
+// line, the boot timeout, the overall timeout or a value on stop (a signal
+// to testvm), whichever comes first. It never leaves QEMU running.
+func runVM(c vmConfig, out io.Writer, bootTimeout, timeout time.Duration, stop <-chan os.Signal) (result, *console, error) {
 	con := newConsole(out)
 	qemu, err := exec.LookPath(c.qemu)
 	if err != nil {
@@ -160,6 +162,9 @@ func runVM(c vmConfig, out io.Writer, bootTimeout, timeout time.Duration) (resul
 		case <-total.C:
 			kill()
 			return res, con, fmt.Errorf("%w after %s (-timeout); QEMU killed", errTimeout, timeout)
+		case sig := <-stop:
+			kill()
+			return res, con, fmt.Errorf("%w by %v; QEMU killed", errStopped, sig)
 		case err := <-exited:
 			// Lines written just before the exit may still be
 			// pending in exitSeen.

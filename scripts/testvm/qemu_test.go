@@ -210,7 +210,7 @@ func TestRunVM(t *testing.T) {
 			}
 			cfg := vmConfig{qemu: fakeQemu(t, tt.script), smp: 1, memMiB: 256, cmdTimeout: time.Minute}
 			var out bytes.Buffer
-			res, con, err := runVM(cfg, &out, boot, total)
+			res, con, err := runVM(cfg, &out, boot, total, nil)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("runVM: got error %v, want %v", err, tt.wantErr)
@@ -230,11 +230,21 @@ func TestRunVM(t *testing.T) {
 
 func TestRunVMNoQemu(t *testing.T) {
 	cfg := vmConfig{qemu: filepath.Join(t.TempDir(), "qemu-system-x86_64"), smp: 1, memMiB: 256, cmdTimeout: time.Minute}
-	_, _, err := runVM(cfg, &bytes.Buffer{}, time.Minute, time.Minute)
+	_, _, err := runVM(cfg, &bytes.Buffer{}, time.Minute, time.Minute, nil)
 	if err == nil || !strings.Contains(err.Error(), "apt-get install qemu-system-x86") {
 		t.Errorf("runVM without QEMU: got %v, want the install hint", err)
 	}
 	if err := qemuAvailable(cfg.qemu); err == nil || !strings.Contains(err.Error(), "apt-get install qemu-system-x86") {
 		t.Errorf("qemuAvailable: got %v, want the install hint", err)
+	}
+}
+
+func TestRunVMStop(t *testing.T) {
+	cfg := vmConfig{qemu: fakeQemu(t, `echo "RINGBOX-VM: init x"; exec sleep 60`), smp: 1, memMiB: 256, cmdTimeout: time.Minute}
+	stop := make(chan os.Signal, 1)
+	stop <- os.Interrupt
+	_, _, err := runVM(cfg, &bytes.Buffer{}, time.Minute, time.Minute, stop)
+	if !errors.Is(err, errStopped) {
+		t.Errorf("runVM with a signal: got %v, want %v", err, errStopped)
 	}
 }
