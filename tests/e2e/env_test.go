@@ -54,22 +54,37 @@ func repoRoot() (string, error) {
 	}
 }
 
-// binDirOnce finds (and, by default, builds) the test programs once per
+// buildResult is the outcome of finding and building the test programs.
+type buildResult struct {
+	// dir is the directory of the built programs, "" if there is none.
+	dir string
+	// err says why there is no dir.
+	err error
+	// makeErr is a failed "make -C tests": some programs may be
+	// missing or stale, but the others are tested anyway (TestBuild
+	// reports it), so that one broken source does not hide every
+	// other result.
+	makeErr error
+}
+
+// buildOnce finds (and, by default, builds) the test programs once per
 // test binary run.
-var binDirOnce = sync.OnceValues(func() (string, error) {
+var buildOnce = sync.OnceValue(func() buildResult {
+	var b buildResult
 	dir := os.Getenv("RINGBOX_TEST_BIN")
 	if dir == "" {
 		root, err := repoRoot()
 		if err != nil {
-			return "", err
+			return buildResult{err: err}
 		}
 		// make is incremental: up to date, this costs a go build
 		// per Go program, a fraction of a second with its cache.
-		cmd := exec.Command("make", "-C", filepath.Join(root, "tests"))
+		// -k builds all that can be built.
+		cmd := exec.Command("make", "-k", "-C", filepath.Join(root, "tests"))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("make -C tests (set RINGBOX_TEST_BIN to use prebuilt programs): %w\n%s", err, out.Bytes())
+			b.makeErr = fmt.Errorf("make -k -C tests: %w\n%s", err, out.Bytes())
 		}
 		dir = filepath.Join(root, "tests", "bin")
 	}
@@ -77,20 +92,37 @@ var binDirOnce = sync.OnceValues(func() (string, error) {
 	// learn about themselves (/proc/self/exe, AT_EXECFN) matches argv[0].
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return "", fmt.Errorf("test programs directory: %w", err)
+		b.err = fmt.Errorf("test programs directory (set RINGBOX_TEST_BIN, or build them with make -C tests): %w", err)
+		if b.makeErr != nil {
+			b.err = fmt.Errorf("%w\n%v", b.err, b.makeErr)
+		}
+		return b
 	}
-	return real, nil
+	b.dir = real
+	return b
 })
 
 // binDir returns the directory of the built test programs, failing t when
-// it cannot be had.
+// there is none.
 func binDir(t *testing.T) string {
 	t.Helper()
-	dir, err := binDirOnce()
-	if err != nil {
-		t.Fatalf("test programs unavailable: %v", err)
+	b := buildOnce()
+	if b.err != nil {
+		t.Fatalf("test programs unavailable: %v", b.err)
 	}
-	return dir
+	return b.dir
+}
+
+// TestBuild fails when "make -C tests" did: the other tests then ran the
+// programs that did build, and perhaps stale binaries of those that did
+// not.
+func TestBuild(t *testing.T) {
+	if os.Getenv("RINGBOX_TEST_BIN") != "" {
+		t.Skip("RINGBOX_TEST_BIN is set: the programs are prebuilt")
+	}
+	if b := buildOnce(); b.makeErr != nil {
+		t.Fatal(b.makeErr)
+	}
 }
 
 // ringboxTmp is where ringbox is built; TestMain creates and removes it so

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -59,29 +60,45 @@ func (p *program) nativeRun(timeout time.Duration) *result {
 	return p.native
 }
 
-// verify checks a run against the program's expectations and returns what
-// is wrong, or nil.
+// verify checks a run against the program's expectations and returns
+// everything that is wrong, or nil.
 func (p *program) verify(r *result) error {
 	if r.err != nil {
-		return r.err
+		return fmt.Errorf("%w%s", r.err, lastLines(r.stdout))
 	}
+	var errs []error
 	if r.status != p.status {
-		return fmt.Errorf("exit status %d (%s), want %d (%s)", r.status, describeStatus(r.status), p.status, describeStatus(p.status))
+		errs = append(errs, fmt.Errorf("exit status %d (%s), want %d (%s)", r.status, describeStatus(r.status), p.status, describeStatus(p.status)))
 	}
 	if p.stdout != nil && string(r.stdout) != *p.stdout {
-		return fmt.Errorf("stdout differs from the expected text: %s", firstDiff(r.stdout, []byte(*p.stdout)))
+		errs = append(errs, fmt.Errorf("stdout differs from the expected text: %s", firstDiff(r.stdout, []byte(*p.stdout))))
 	}
 	if p.tap {
 		if err := checkTAP(r.stdout); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	} else if bytes.Contains(r.stdout, []byte("not ok ")) {
-		return fmt.Errorf("stdout has a failed check:\n%s", failedLines(r.stdout))
+		errs = append(errs, fmt.Errorf("stdout has a failed check:\n%s", failedLines(r.stdout)))
 	}
 	if p.check != nil {
-		return p.check(*r)
+		if err := p.check(*r); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// lastLines returns the end of a run's stdout, for a run that never
+// finished.
+func lastLines(stdout []byte) string {
+	const keep = 1024
+	if len(stdout) == 0 {
+		return ""
+	}
+	if len(stdout) > keep {
+		stdout = stdout[len(stdout)-keep:]
+	}
+	return "\nlast stdout:\n" + string(stdout)
 }
 
 // run is the body of one program's test: the native subtest, then one
@@ -93,6 +110,15 @@ func (p *program) run(t *testing.T, platforms []platformInfo, timeout time.Durat
 			t.Fatalf("native run fails, so the test itself is wrong: %v%s", err, stderrTail(r))
 		}
 		t.Logf("native: exit %d, %d bytes of stdout, %v", r.status, len(r.stdout), r.elapsed.Round(time.Millisecond))
+		// A second run proves the output deterministic, so that a
+		// difference under ringbox is ringbox's and not the test's.
+		again := runCommand(p.argv(), p.env, p.stdin, timeout)
+		if err := p.verify(&again); err != nil {
+			t.Fatalf("second native run fails, so the test itself is flaky: %v%s", err, stderrTail(&again))
+		}
+		if again.status != r.status || (!p.statusOnly && !bytes.Equal(again.stdout, r.stdout)) {
+			t.Fatalf("two native runs differ, so the test is not deterministic: exit %d then %d; stdout: %s", r.status, again.status, firstDiff(again.stdout, r.stdout))
+		}
 	})
 	for _, pl := range platforms {
 		t.Run(pl.name, func(t *testing.T) {
@@ -122,7 +148,7 @@ func (p *program) run(t *testing.T, platforms []platformInfo, timeout time.Durat
 				}
 			}
 			if t.Failed() {
-				t.Logf("ringbox command: %s%s", strings.Join(argv, " "), stderrTail(&got))
+				t.Logf("ringbox command: %q%s", argv, stderrTail(&got))
 				return
 			}
 			t.Logf("ringbox %s: %v (native %v)", pl.name, got.elapsed.Round(time.Millisecond), want.elapsed.Round(time.Millisecond))
