@@ -70,6 +70,9 @@ func New(mf *memfile.MemoryFile, opts Options) (*Platform, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if err := quietTraceeStops(); err != nil {
+		log.Warn("SIGCHLD stays loud: every Switch pays for a signal", zap.Error(err))
+	}
 	fd, err := newStubFile()
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package ptrace
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/ringbox/ringbox/platform"
@@ -20,4 +21,40 @@ func newTestPlatform(t *testing.T, mf *memfile.MemoryFile) platform.Platform {
 
 func TestConformance(t *testing.T) {
 	platformtest.Run(t, newTestPlatform)
+}
+
+// progSyscallLoop makes system calls forever.
+var progSyscallLoop = []byte{
+	0x0f, 0x05, // 0x0: syscall
+	0xeb, 0xfc, // 0x2: jmp 0x0
+}
+
+// BenchmarkSyscallRoundTrip measures one trapped system call through
+// Switch: the program's syscall, the event, a return value written back
+// (as getppid would), and the program running on to its next syscall.
+// Compare with a C tracer doing PTRACE_SYSEMU, waitpid, PTRACE_GETREGS
+// and PTRACE_SETREGS per call (tests/bench/sysemu_floor.c) on the same
+// machine in the same run.
+func BenchmarkSyscallRoundTrip(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	f := newFixture(b)
+	defer f.close()
+	as, c := f.as, f.ctx
+	st := f.state(progSyscallLoop)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ev, err := c.Switch(as, st)
+		if err != nil || ev.Kind != platform.EventSyscall {
+			b.Fatalf("Switch: event %v, err %v; want a syscall", ev.Kind, err)
+		}
+		st.Regs.SetReturn(1)
+	}
+	b.StopTimer()
+	var reqs, exits uint64
+	for _, s := range f.p.Stats() {
+		reqs += s.Ioctls
+		exits += s.Exits[platform.ExitSyscall]
+	}
+	b.ReportMetric(float64(reqs)/float64(exits), "ptrace-reqs/syscall")
 }
