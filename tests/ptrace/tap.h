@@ -503,6 +503,48 @@ static inline int cont_end(pid_t pid)
 	return st;
 }
 
+/* NOBODY is the unprivileged uid and gid the access tests drop to. */
+#define NOBODY 65534
+
+/* drop_creds sets the calling (single-threaded) process's real, effective
+ * and saved uids and gids and clears its supplementary groups; dumpable
+ * (0 or 1) is set afterwards because a credential change resets it to
+ * suid_dumpable (Linux: kernel/cred.c:commit_creds()). -1 keeps it. */
+static inline int drop_creds(uid_t ru, uid_t eu, uid_t su, gid_t rg, gid_t eg, gid_t sg, int dumpable)
+{
+	if (syscall(SYS_setgroups, 0, NULL) != 0 || setresgid(rg, eg, sg) != 0 || setresuid(ru, eu, su) != 0)
+		return -1;
+	if (dumpable >= 0 && prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0) != 0)
+		return -1;
+	return 0;
+}
+
+/* spawn_as forks a child that drops to the given uid/gid (all three ids
+ * equal) and dumpable setting and then pauses; it returns once the child
+ * has done so. */
+static inline pid_t spawn_as(uid_t uid, gid_t gid, int dumpable)
+{
+	int p[2];
+	char c = 'x';
+	if (pipe(p) != 0)
+		return -1;
+	pid_t pid = xfork();
+	if (pid == 0) {
+		close(p[0]);
+		if (drop_creds(uid, uid, uid, gid, gid, gid, dumpable) != 0)
+			_exit(97);
+		if (write(p[1], &c, 1) != 1)
+			_exit(96);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1)
+		pid = -1;
+	close(p[0]);
+	return pid;
+}
+
 /* getregs reads the tracee's registers; returns 0 on success. */
 static inline int getregs(pid_t pid, struct user_regs_struct *r)
 {
