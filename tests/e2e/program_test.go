@@ -130,7 +130,10 @@ func (p *program) run(t *testing.T, platforms []platformInfo, timeout time.Durat
 				t.Skipf("native run fails (see the native subtest), nothing to compare with: %v", err)
 			}
 			argv := append([]string{ringboxBin(t), "run"}, pl.flags...)
-			argv = append(argv, "--")
+			// The sandbox's credentials are the native run's, or
+			// every id the programs see (auxv, getuid) would differ
+			// when the tests do not run as root.
+			argv = append(argv, "--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "--")
 			argv = append(argv, p.argv()...)
 			got := runCommand(argv, p.env, p.stdin, timeout)
 			if got.err != nil {
