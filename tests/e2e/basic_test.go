@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -81,6 +82,36 @@ var basicCases = []basicCase{
 	{name: "notty", tap: true},
 	{name: "enosys", tap: true},
 	{name: "readstdin", stdin: stdinPattern, tap: true, check: checkReadstdin},
+	{name: "bigargs", args: bigArgs, env: bigEnv, tap: true, check: checkBigargs},
+	{name: "fpu", tap: true},
+}
+
+// bigArgs are bigargs' 2000 arguments, "1" to "2000".
+var bigArgs = func() []string {
+	a := make([]string, 2000)
+	for i := range a {
+		a[i] = strconv.Itoa(i + 1)
+	}
+	return a
+}()
+
+// bigEnv is bigargs' 64 KiB environment string.
+var bigEnv = []string{"BIG=" + strings.Repeat("x", 64<<10)}
+
+// checkBigargs checks that bigargs counted every string it was given.
+func checkBigargs(r result) error {
+	abytes, ebytes := 0, 0
+	for _, a := range bigArgs {
+		abytes += len(a) + 1
+	}
+	env := append(append([]string(nil), testEnv...), bigEnv...)
+	for _, e := range env {
+		ebytes += len(e) + 1
+	}
+	return contains(
+		fmt.Sprintf("argc %d, %d bytes of arguments after argv[0]\n", len(bigArgs)+1, abytes),
+		fmt.Sprintf("envc %d, %d bytes of environment\n", len(env), ebytes),
+	)(r)
 }
 
 // libcs are the variants tests/Makefile builds of every C program.
