@@ -127,7 +127,9 @@ func (p *program) run(t *testing.T, platforms []platformInfo, timeout time.Durat
 			}
 			want := p.nativeRun(timeout)
 			if err := p.verify(want); err != nil {
-				t.Skipf("native run fails (see the native subtest), nothing to compare with: %v", err)
+				// Fatal, not Skip: -run may have filtered the native
+				// subtest out, and this must not pass silently.
+				t.Fatalf("native run fails, so there is nothing to compare with: %v", err)
 			}
 			argv := append([]string{ringboxBin(t), "run"}, pl.flags...)
 			// The sandbox's credentials are the native run's, or
