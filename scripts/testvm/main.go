@@ -18,9 +18,12 @@
 //
 //  1. The kernel: the package that linux-image-amd64 depends on
 //     (`apt-cache depends`), fetched with `apt-get download` and unpacked
-//     with `dpkg-deb -x` into -cache, which keeps only vmlinuz and the four
-//     modules (about 15 MB) and is reused while the package name stays
-//     the same. apt-cache needs package lists: run `apt-get update` first
+//     with `dpkg-deb -x` into -cache, which keeps only the kernel and the
+//     four modules and is reused while the package name stays the same.
+//     The kernel is also kept uncompressed (unpacked with xz, from
+//     xz-utils) and booted through its PVH entry, which saves the guest's
+//     slow emulated decompression (about 3.5 s a boot); without xz, the
+//     bzImage is booted. apt-cache needs package lists: run `apt-get update` first
 //     on a fresh machine. Without apt-cache answers, the newest cached
 //     kernel is used.
 //  2. The binaries, all with CGO_ENABLED=0 (the VM has no C library):
@@ -38,7 +41,7 @@
 //     suite (passed on the kernel command line).
 //  4. The initramfs (images/initramfs), then QEMU: `qemu-system-x86_64
 //     -accel tcg -cpu <-cpu> -m <-mem> -smp <-smp> -nographic -nic none -no-reboot
-//     -kernel vmlinuz -initrd <cpio> -append "console=ttyS0 panic=-1 quiet
+//     -kernel vmlinux|vmlinuz -initrd <cpio> -append "console=ttyS0 panic=-1 quiet
 //     ringbox.timeout=<-cmdtimeout> [ringbox.cmd=<base64>]"`.
 //
 // Inside the VM, commands run one at a time with PATH=/tests/bin:/tests,
@@ -73,6 +76,7 @@
 //	-append STR        extra kernel command line parameters
 //	-qemu PATH         QEMU binary (default qemu-system-x86_64)
 //	-keep              keep the work directory (initramfs, binaries) and print its path
+//	-pvh=false         boot the bzImage rather than the uncompressed kernel
 package main
 
 import (
@@ -110,6 +114,7 @@ type options struct {
 	appendStr   string
 	qemu        string
 	keep        bool
+	pvh         bool
 	cmd         []string
 }
 
@@ -140,6 +145,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.appendStr, "append", "", "extra kernel command line parameters")
 	fs.StringVar(&o.qemu, "qemu", "qemu-system-x86_64", "QEMU `binary`")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	fs.BoolVar(&o.pvh, "pvh", true, "boot the uncompressed kernel through PVH when available (false: the bzImage)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -274,8 +280,12 @@ func run(o *options) int {
 		logf("initramfs %.1f MiB, %d suite commands; built in %s", float64(st.Size())/(1<<20), len(spec.suite), time.Since(start).Round(100*time.Millisecond))
 	}
 
+	kernelImage := k.vmlinuz
+	if o.pvh && k.vmlinux != "" {
+		kernelImage = k.vmlinux
+	}
 	cfg := vmConfig{
-		qemu: o.qemu, vmlinuz: k.vmlinuz, initrd: initrd,
+		qemu: o.qemu, kernel: kernelImage, initrd: initrd,
 		cpu: o.cpu, smp: o.smp, memMiB: o.mem, cmdTimeout: o.cmdTimeout,
 		cmd: o.cmd, extraAppend: o.appendStr,
 	}

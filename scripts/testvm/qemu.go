@@ -17,12 +17,13 @@ import (
 
 // vmConfig is what one boot needs.
 type vmConfig struct {
-	qemu    string
-	vmlinuz string
-	initrd  string
-	cpu     string
-	smp     int
-	memMiB  int
+	qemu string
+	// kernel is the bzImage or the PVH-bootable ELF vmlinux.
+	kernel string
+	initrd string
+	cpu    string
+	smp    int
+	memMiB int
 	// cmdTimeout bounds each command inside the VM.
 	cmdTimeout time.Duration
 	// cmd is the single command to run instead of the suite, if any.
@@ -74,7 +75,7 @@ func qemuArgs(c vmConfig) ([]string, error) {
 		// (iPXE) costs seconds of emulated firmware time.
 		"-nic", "none",
 		"-no-reboot",
-		"-kernel", c.vmlinuz,
+		"-kernel", c.kernel,
 		"-initrd", c.initrd,
 		"-append", cmdline,
 	}, nil

@@ -15,7 +15,7 @@ import (
 
 func TestQemuArgs(t *testing.T) {
 	cfg := vmConfig{
-		qemu: "qemu-system-x86_64", vmlinuz: "/c/vmlinuz", initrd: "/w/initramfs.cpio",
+		qemu: "qemu-system-x86_64", kernel: "/c/vmlinuz", initrd: "/w/initramfs.cpio",
 		cpu: "max", smp: 2, memMiB: 2048, cmdTimeout: 10 * time.Minute,
 	}
 	got, err := qemuArgs(cfg)

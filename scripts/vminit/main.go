@@ -43,6 +43,11 @@ const defaultTimeout = 10 * time.Minute
 
 func main() {
 	ensureConsole()
+	// The console line may still hold the firmware's last words (SeaBIOS
+	// ends "Booting from ROM.." without a newline before a PVH boot, and
+	// quiet leaves the kernel silent): start init's report on a line of
+	// its own.
+	fmt.Println()
 	logf("init %s (%s), %d CPUs, up %s", kernelRelease(), runtime.Version(), runtime.NumCPU(), uptime())
 	os.Exit(run())
 }
