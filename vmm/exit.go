@@ -70,7 +70,7 @@ func (v *vcpu) decodeIO(regs *arch.Registers) (exitResult, error) {
 		return v.syscallEvent(regs), nil
 	case io.port == guest.ExceptionPort:
 		vec, ok := exceptionAt(k.RIP)
-		if !ok || k.RIP != CodeVA+uint64(guest.SlotException(vec)*guest.SlotSize+guest.ExceptionOutOffset(vec)) {
+		if out := CodeVA + uint64(guest.SlotException(vec)*guest.SlotSize+guest.ExceptionOutOffset(vec)); !ok || (k.RIP != out && k.RIP != out+2) {
 			return exitResult{}, fmt.Errorf("exception exit from unexpected RIP %#x", k.RIP)
 		}
 		v.mode = modeKernel

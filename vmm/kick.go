@@ -79,3 +79,10 @@ func (v *vcpu) kickAndWait(a *addressSpace) {
 		v.kickCond.Wait()
 	}
 }
+
+// kickASLoaded returns the address space v runs now, or nil; for tests.
+func (v *vcpu) kickASLoaded() *addressSpace {
+	v.kickMu.Lock()
+	defer v.kickMu.Unlock()
+	return v.kickAS
+}

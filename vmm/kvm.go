@@ -172,14 +172,15 @@ const (
 )
 
 // The guest's control registers: long mode with paging, write protection
-// honoured in ring 0, SSE and XSAVE enabled for user code.
+// honoured in ring 0, SSE enabled for user code (and XSAVE when the guest
+// CPUID has it, see guestXCR0).
 //
 // TODO: Linux also sets CR0.AM (alignment checks when user code sets
 // EFLAGS.AC), CR4.UMIP, SMEP and SMAP where the CPU has them; ringbox's
 // guest leaves them off, so a program that relies on #AC sees none.
 const (
 	guestCR0  = cr0PE | cr0MP | cr0ET | cr0NE | cr0WP | cr0PG
-	guestCR4  = cr4PAE | cr4OSFXSR | cr4OSXMMEXCPT | cr4OSXSAVE
+	guestCR4  = cr4PAE | cr4OSFXSR | cr4OSXMMEXCPT // | cr4OSXSAVE when CPUID has XSAVE
 	guestEFER = eferSCE | eferLME | eferLMA | eferNXE
 )
 

@@ -123,7 +123,7 @@ func TestGuestXCR0(t *testing.T) {
 		{"avx", 0x7, true, 0x7, false},
 		{"avx512 and mpx pkru", 0x2ff, true, 0xe7, false},
 		{"partial avx512", 0x27, true, 0x7, false},
-		{"no xsave", 0x7, false, 0, true},
+		{"no xsave", 0x7, false, 0, false},
 		{"no sse state", 0x1, true, 0, true},
 	} {
 		cpuid := []kvm.CPUIDEntry2{{Function: 0xd, Index: 0, Eax: uint32(c.supported), Edx: uint32(c.supported >> 32)}}

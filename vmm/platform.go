@@ -3,6 +3,7 @@ package vmm
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 
@@ -26,6 +27,15 @@ type Options struct {
 // ErrMissingCapability is wrapped by New's error when the host's KVM lacks
 // something ringbox needs.
 var ErrMissingCapability = errors.New("KVM lacks a required capability")
+
+// ErrUnsupportedKVM is wrapped by New's error when /dev/kvm is served by a
+// KVM backend that cannot run ringbox's guest: PVM (module kvm_pvm), which
+// runs only PVM-enlightened guest kernels and leaves a plain guest's
+// syscall in user mode (CS keeps the user selector at the LSTAR entry).
+var ErrUnsupportedKVM = errors.New("unsupported KVM implementation")
+
+// pvmModule is present in sysfs when /dev/kvm is PVM's.
+const pvmModule = "/sys/module/kvm_pvm"
 
 // Platform is the KVM platform: one VM whose guest physical memory is the
 // memory file, with vCPUs shared by all tasks.
@@ -57,7 +67,8 @@ var _ platform.Platform = (*Platform)(nil)
 // New creates the KVM platform over mf. It fails, wrapping the errno, when
 // /dev/kvm is missing (ENOENT) or not permitted (EACCES), and with
 // ErrMissingCapability when KVM lacks KVM_CAP_SYNC_REGS (registers and
-// special registers), KVM_CAP_IMMEDIATE_EXIT or XSAVE.
+// special registers), KVM_CAP_IMMEDIATE_EXIT or KVM_CAP_XSAVE, and with
+// ErrUnsupportedKVM on PVM.
 func New(mf *memfile.MemoryFile, opts Options) (_ *Platform, err error) {
 	n := opts.CPUs
 	if n == 0 {
@@ -80,6 +91,9 @@ func New(mf *memfile.MemoryFile, opts Options) (_ *Platform, err error) {
 	}()
 	if p.sys, err = openSystem(); err != nil {
 		return nil, err
+	}
+	if _, err := os.Stat(pvmModule); err == nil {
+		return nil, fmt.Errorf("%w: /dev/kvm is PVM (%s loaded)", ErrUnsupportedKVM, pvmModule)
 	}
 	if err := p.checkCapabilities(); err != nil {
 		return nil, err
@@ -155,7 +169,11 @@ func (p *Platform) checkCapabilities() error {
 // stay off.
 const xcr0Wanted = 0x7 | 0xe0
 
-// guestXCR0 returns the XCR0 value from KVM's CPUID leaf 0xd, subleaf 0.
+// guestXCR0 returns the XCR0 value from KVM's supported CPUID (leaf 0xd,
+// subleaf 0), or 0 when the guest CPUID has no XSAVE (CPUID.1:ECX bit 26):
+// then CR4.OSXSAVE stays off and programs see x87 and SSE only, which
+// KVM_GET_XSAVE and KVM_SET_XSAVE still carry (KVM_CAP_XSAVE is required
+// separately).
 func guestXCR0(cpuid []kvm.CPUIDEntry2) (uint64, error) {
 	var xsave bool
 	var supported uint64
@@ -167,8 +185,11 @@ func guestXCR0(cpuid []kvm.CPUIDEntry2) (uint64, error) {
 			supported = uint64(e.Eax) | uint64(e.Edx)<<32
 		}
 	}
-	if !xsave || supported&0x3 != 0x3 {
-		return 0, fmt.Errorf("%w: XSAVE with x87 and SSE state (CPUID.1:ECX.XSAVE, leaf 0xd = %#x)", ErrMissingCapability, supported)
+	if !xsave {
+		return 0, nil
+	}
+	if supported&0x3 != 0x3 {
+		return 0, fmt.Errorf("%w: XSAVE without x87 and SSE state (CPUID leaf 0xd = %#x)", ErrMissingCapability, supported)
 	}
 	// AVX-512 components are usable only all together (Intel SDM Vol. 1,
 	// 13.3); AVX needs SSE.

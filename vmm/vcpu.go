@@ -124,8 +124,10 @@ func newVCPU(p *Platform, id int, cpuid []kvm.CPUIDEntry2, runSize int) (_ *vcpu
 	if err := v.h.setSregs(&s); err != nil {
 		return nil, err
 	}
-	if err := v.h.setXCR0(p.xcr0); err != nil {
-		return nil, err
+	if p.xcr0 != 0 {
+		if err := v.h.setXCR0(p.xcr0); err != nil {
+			return nil, err
+		}
 	}
 	if err := v.h.setMSRs([]msrEntry{
 		{index: msrSTAR, data: guest.STAR},
@@ -157,6 +159,9 @@ func (v *vcpu) initialSregs(s *kvm.Sregs) {
 	s.CR0 = guestCR0
 	s.CR3 = v.p.kernelPT.root
 	s.CR4 = guestCR4
+	if v.p.xcr0 != 0 {
+		s.CR4 |= cr4OSXSAVE
+	}
 	s.EFER = guestEFER
 	s.CS = kernelCSSeg
 	s.SS = kernelSSSeg
