@@ -62,7 +62,8 @@
 //
 //	-gotest PKGS       comma-separated go package patterns to build test binaries of
 //	-run REGEX         -test.run for those binaries (no blanks)
-//	-gotimeout D       -test.timeout for those binaries (default 10m)
+//	-gotimeout D       -test.timeout for those binaries (default 8m: below -cmdtimeout, so that
+//	                   a hung test ends with its goroutine dump, not a kill)
 //	-suite FILE        add the commands of a suite file (repeatable)
 //	-files DIR         host tree packed at /tests/bin (default tests/bin if it exists; "" for none)
 //	-cache DIR         kernel cache (default <repo>/.cache/testvm)
@@ -131,7 +132,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.goTest, "gotest", "", "comma-separated Go package patterns whose test binaries run in the VM")
 	fs.StringVar(&o.run, "run", "", "-test.run `REGEX` for the Go test binaries")
-	fs.DurationVar(&o.goTimeout, "gotimeout", 10*time.Minute, "-test.timeout for the Go test binaries")
+	fs.DurationVar(&o.goTimeout, "gotimeout", 8*time.Minute, "-test.timeout for the Go test binaries")
 	fs.Var((*stringList)(&o.suites), "suite", "suite `FILE` whose commands run in the VM (repeatable)")
 	fs.StringVar(&o.files, "files", "", "host `DIR` packed at /tests/bin (default tests/bin if it exists)")
 	fs.StringVar(&o.cache, "cache", "", "kernel cache `DIR` (default <repo>/.cache/testvm)")
@@ -294,6 +295,9 @@ func run(o *options) int {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(stop)
+	// A closed standard output (testvm | head) gives EPIPE, handled by
+	// the console, instead of killing testvm before its clean-up.
+	signal.Ignore(syscall.SIGPIPE)
 	vmStart := time.Now()
 	res, con, err := runVM(cfg, os.Stdout, o.bootTimeout, o.timeout, stop)
 	if res.bootTime > 0 {

@@ -194,7 +194,9 @@ type console struct {
 	line []byte
 	// tail holds the last tailLines complete lines.
 	tail []string
-	esc  escFilter
+	// outErr is the first error writing to out.
+	outErr error
+	esc    escFilter
 
 	// initSeen is closed at init's first report line; exitSeen receives
 	// the code of the exit line. Only the run loop reads them.
@@ -262,8 +264,11 @@ func (c *console) Write(p []byte) (int, error) {
 		// user's terminal (and CI logs) free of that.
 		clean = c.esc.filter(clean)
 	}
-	if _, err := c.out.Write(clean); err != nil {
-		return 0, err
+	if c.outErr == nil {
+		// A reader that went away (testvm | head) must not stop the
+		// run: QEMU would block on a full pipe. Keep watching the
+		// lines, and stop copying them.
+		_, c.outErr = c.out.Write(clean)
 	}
 	for _, b := range clean {
 		if b != '\n' {

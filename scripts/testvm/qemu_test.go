@@ -248,3 +248,25 @@ func TestRunVMStop(t *testing.T) {
 		t.Errorf("runVM with a signal: got %v, want %v", err, errStopped)
 	}
 }
+
+// failWriter fails every write, like a closed pipe.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+func TestConsoleKeepsWatchingAfterOutputFails(t *testing.T) {
+	c := newConsole(failWriter{})
+	for _, l := range []string{suite.Marker + "init x\n", suite.ExitMarker + "0\n"} {
+		if n, err := c.Write([]byte(l)); n != len(l) || err != nil {
+			t.Fatalf("Write: got %d, %v; want %d, nil", n, err, len(l))
+		}
+	}
+	select {
+	case code := <-c.exitSeen:
+		if code != 0 {
+			t.Errorf("exit code %d, want 0", code)
+		}
+	default:
+		t.Errorf("the exit line was not seen")
+	}
+}
