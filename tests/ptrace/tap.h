@@ -395,12 +395,24 @@ static inline int attach_stopped(pid_t pid)
 	return wait_pid(pid) == STOPPED(SIGSTOP) ? 0 : -1;
 }
 
-/* kill_reap kills a child and reaps it. */
+/* kill_reap kills a child and reaps it. A tracee already in its
+ * PTRACE_EVENT_EXIT stop ignores SIGKILL, so it is also resumed; stops
+ * reported on the way are resumed too. */
 static inline void kill_reap(pid_t pid)
 {
+	int st;
 	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, __WALL) == -1 && errno == EINTR)
-		;
+	pt(PTRACE_CONT, pid, 0, 0);
+	for (;;) {
+		pid_t r = waitpid(pid, &st, __WALL);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == pid && WIFSTOPPED(st)) {
+			pt(PTRACE_CONT, pid, 0, 0);
+			continue;
+		}
+		break;
+	}
 }
 
 /* proc_field returns the value of a "Key:\t..." line of /proc/pid/status in
