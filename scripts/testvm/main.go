@@ -17,15 +17,14 @@
 // Steps:
 //
 //  1. The kernel: the package that linux-image-amd64 depends on
-//     (`apt-cache depends`), fetched with `apt-get download` and unpacked
-//     with `dpkg-deb -x` into -cache, which keeps only the kernel and the
-//     four modules and is reused while the package name stays the same.
-//     The kernel is also kept uncompressed (unpacked with xz, from
-//     xz-utils) and booted through its PVH entry, which saves the guest's
-//     slow emulated decompression (about 3.5 s a boot); without xz, the
-//     bzImage is booted. apt-cache needs package lists: run `apt-get update` first
-//     on a fresh machine. Without apt-cache answers, the newest cached
-//     kernel is used.
+//     (`apt-cache depends`; run `apt-get update` first on a fresh machine),
+//     fetched with `apt-get download` and unpacked with `dpkg-deb -x` into
+//     -cache, which keeps only the kernel and the four modules and is
+//     reused while the package name stays the same. When apt-cache cannot
+//     answer, the newest cached kernel is used. The kernel is also kept
+//     uncompressed (unpacked with xz) and booted through its PVH entry,
+//     which saves the guest's slow emulated decompression (about 3.5 s a
+//     boot); without xz, the bzImage is booted.
 //  2. The binaries, all with CGO_ENABLED=0 (the VM has no C library):
 //     scripts/vminit as /init; ./cmd/ringbox as /tests/bin/ringbox (a build
 //     failure is reported and skipped); one `go test -c` binary per package
@@ -57,6 +56,13 @@
 // init within -boot-timeout, the VM run exceeding -timeout (QEMU is
 // killed), an interrupt (SIGINT, SIGTERM: QEMU is killed), or a VM that
 // stopped without init's exit line; the last console lines are then shown.
+//
+// Host requirements (Debian 12): `apt-get update && apt-get install
+// --no-install-recommends qemu-system-x86 xz-utils` (apt and dpkg-deb are
+// always there). No /dev/kvm is needed on the host.
+//
+// `go run` turns any non-zero status into 1; run a built binary for the
+// exact status. Kernel messages are quiet; `-append loglevel=7` shows them.
 //
 // Flags:
 //
