@@ -7,45 +7,235 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// File is an open file description (Linux: struct file).
+// File is an open file description (Linux: struct file): what a
+// descriptor refers to, shared by dup(2) and fork(2). Every method may be
+// called concurrently from several tasks.
 type File interface {
-	// Read reads into dst.
+	// Read reads into dst from the current position (Linux:
+	// file_operations.read_iter). A blocking read that a signal
+	// interrupts returns ERESTARTSYS.
 	Read(t *Task, dst []byte) (int, error)
-	// Write writes src.
+	// Write writes src at the current position (or the end, with
+	// O_APPEND). It may write less than len(src) only when it returns
+	// an error too or the file is nonblocking.
 	Write(t *Task, src []byte) (int, error)
+	// PRead reads at offset off without moving the position (pread64).
+	// Callers check Seekable first and pass off >= 0.
+	PRead(t *Task, dst []byte, off int64) (int, error)
+	// PWrite writes at offset off without moving the position.
+	PWrite(t *Task, src []byte, off int64) (int, error)
+	// Seek moves the position (lseek(2)); whence is already known to be
+	// at most SEEK_HOLE. Files without a position return ESPIPE.
+	Seek(t *Task, off int64, whence int) (int64, error)
+	// Seekable reports whether the file has a position, so that
+	// pread64/pwrite64 are allowed (Linux: FMODE_PREAD/FMODE_PWRITE).
+	Seekable() bool
 	// Ioctl performs a device control request; unknown requests are
 	// ENOTTY.
 	Ioctl(t *Task, req uint64, arg uint64) (uint64, error)
 	// Stat describes the file.
 	Stat(t *Task) (unix.Stat_t, error)
-	// Flags returns the file status flags (O_APPEND, O_NONBLOCK, access
-	// mode), as F_GETFL reports them.
+	// Flags returns the file status flags as F_GETFL reports them: the
+	// access mode, O_APPEND, O_NONBLOCK, O_DIRECT... (Linux: f_flags).
 	Flags() int
-	// IncRef adds a reference (dup, fork).
+	// SetFlags replaces the flags that F_SETFL may change (setflMask)
+	// with those of flags; it fails with EINVAL for a flag the file
+	// cannot honour (O_DIRECT).
+	SetFlags(flags int) error
+	// Readiness returns the poll events (POLLIN, POLLOUT, POLLHUP,
+	// POLLERR, POLLRDNORM, ...) that hold now, among mask and those that
+	// are always reported (Linux: file_operations.poll, without the
+	// wait-queue registration).
+	Readiness(mask uint32) uint32
+	// EventRegister makes a change of the events in mask notify w (the
+	// registration half of Linux's ->poll). Wake-ups may be spurious:
+	// waiters re-check Readiness. A registration lasts until
+	// EventUnregister, which every EventRegister must be paired with;
+	// a file may deliver at most one notification per registration
+	// (hostFile does), so waiters that loop register again.
+	EventRegister(w *Waiter, mask uint32)
+	// EventUnregister cancels EventRegister.
+	EventUnregister(w *Waiter)
+	// IncRef adds a reference (dup, fork, a syscall using the file).
 	IncRef()
 	// DecRef drops a reference; the last one closes the file.
 	DecRef()
 }
 
-// fdEntry is one slot of a descriptor table.
+// Poll events beyond x/sys/unix's POLL* set. Linux's EPOLL* values equal
+// the POLL* ones on x86-64 (include/uapi/asm-generic/poll.h).
+const (
+	pollRdNorm = unix.EPOLLRDNORM
+	pollWrNorm = unix.EPOLLWRNORM
+	pollRdBand = unix.EPOLLRDBAND
+	pollWrBand = unix.EPOLLWRBAND
+)
+
+// defaultPollMask is what a file without a poll method reports: always
+// ready (Linux: include/linux/poll.h:DEFAULT_POLLMASK).
+const defaultPollMask = unix.POLLIN | unix.POLLOUT | pollRdNorm | pollWrNorm
+
+// oLargefile is O_LARGEFILE as the x86-64 kernel ABI defines it (Linux:
+// include/uapi/asm-generic/fcntl.h); x/sys/unix has 0, the value glibc
+// gives 64-bit programs. open(2) adds it on 64-bit kernels
+// (force_o_largefile()), so F_GETFL shows it.
+const oLargefile = 0x8000
+
+// setflMask are the status flags F_SETFL changes; others in its argument
+// are ignored (Linux: fs/fcntl.c:SETFL_MASK, O_NDELAY being O_NONBLOCK).
+const setflMask = unix.O_APPEND | unix.O_NONBLOCK | unix.O_DIRECT | unix.O_NOATIME | unix.O_ASYNC
+
+// fileFlags holds an open file description's status flags; files embed
+// it to implement File.Flags and File.SetFlags.
+type fileFlags struct {
+	flags atomic.Int32
+}
+
+// Flags implements File.Flags.
+func (f *fileFlags) Flags() int { return int(f.flags.Load()) }
+
+// SetFlags implements File.SetFlags for files that cannot do direct I/O.
+//
+// TODO(ringbox): O_ASYNC is kept and reported, but no SIGIO is ever sent
+// (Linux arms fasync).
+func (f *fileFlags) SetFlags(flags int) error {
+	if flags&unix.O_DIRECT != 0 {
+		return unix.EINVAL
+	}
+	f.setFlags(flags)
+	return nil
+}
+
+// setFlags replaces the F_SETFL-changeable flags.
+func (f *fileFlags) setFlags(flags int) {
+	for {
+		old := f.flags.Load()
+		n := old&^setflMask | int32(flags&setflMask)
+		if f.flags.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// nonblocking reports whether O_NONBLOCK is set.
+func (f *fileFlags) nonblocking() bool { return f.flags.Load()&unix.O_NONBLOCK != 0 }
+
+// fileRefs counts the references of an open file description; the file
+// that embeds it acts when decRef reports the last one gone.
+type fileRefs struct {
+	refs atomic.Int64
+}
+
+func (r *fileRefs) initRefs() { r.refs.Store(1) }
+
+// IncRef implements File.IncRef.
+func (r *fileRefs) IncRef() { r.refs.Add(1) }
+
+// decRef drops a reference and reports whether it was the last.
+func (r *fileRefs) decRef() bool {
+	n := r.refs.Add(-1)
+	if n < 0 {
+		panic("file reference count below zero")
+	}
+	return n == 0
+}
+
+// nfsMax bounds descriptor numbers whatever RLIMIT_NOFILE says (Linux:
+// fs/file.c:sysctl_nr_open's default, which setrlimit cannot exceed).
+const nfsMax = 1 << 20
+
+// fdEntry is one slot of a descriptor table; a nil file is a free slot.
 type fdEntry struct {
 	file    File
 	cloexec bool
 }
 
-// FDTable is a process's file descriptor table (shared by CLONE_FILES).
+// FDTable is a process's file descriptor table (Linux: struct
+// files_struct), shared between tasks created with CLONE_FILES.
 type FDTable struct {
 	refs atomic.Int32
 
 	mu sync.Mutex
-	// fds maps descriptor numbers to entries. Protected by mu.
-	fds map[int32]fdEntry
+	// fds is indexed by descriptor; it grows to the highest descriptor in
+	// use. Protected by mu.
+	fds []fdEntry
+	// free is a lower bound of the lowest free descriptor (Linux:
+	// files_struct.next_fd). Protected by mu.
+	free int
 }
 
 func newFDTable() *FDTable {
-	t := &FDTable{fds: make(map[int32]fdEntry)}
+	t := &FDTable{}
 	t.refs.Store(1)
 	return t
+}
+
+// IncRef adds a user of the table (clone with CLONE_FILES).
+func (f *FDTable) IncRef() { f.refs.Add(1) }
+
+// decRef drops a user of the table; the last closes every file.
+func (f *FDTable) decRef() {
+	if f.refs.Add(-1) != 0 {
+		return
+	}
+	f.mu.Lock()
+	fds := f.fds
+	f.fds = nil
+	f.mu.Unlock()
+	for _, e := range fds {
+		if e.file != nil {
+			e.file.DecRef()
+		}
+	}
+}
+
+// Fork returns a copy of the table for a child created without
+// CLONE_FILES: same open files (each gains a reference), same
+// close-on-exec flags (Linux: fs/file.c:dup_fd()).
+func (f *FDTable) Fork() *FDTable {
+	n := newFDTable()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n.fds = make([]fdEntry, len(f.fds))
+	copy(n.fds, f.fds)
+	n.free = f.free
+	for _, e := range n.fds {
+		if e.file != nil {
+			e.file.IncRef()
+		}
+	}
+	return n
+}
+
+// Unshare returns a table the caller alone uses: f itself when it has no
+// other user, else a Fork of it, dropping the caller's use of f (Linux:
+// unshare_fd(), as execve(2) and close_range(CLOSE_RANGE_UNSHARE) do).
+// The caller replaces its table with the result.
+func (f *FDTable) Unshare() *FDTable {
+	if f.refs.Load() == 1 {
+		return f
+	}
+	n := f.Fork()
+	f.decRef()
+	return n
+}
+
+// CloseOnExec closes the descriptors marked close-on-exec (Linux:
+// fs/file.c:do_close_on_exec()). execve calls it after Unshare.
+func (f *FDTable) CloseOnExec() {
+	var closing []File
+	f.mu.Lock()
+	for fd := range f.fds {
+		if e := f.fds[fd]; e.file != nil && e.cloexec {
+			closing = append(closing, e.file)
+			f.fds[fd] = fdEntry{}
+			f.free = min(f.free, fd)
+		}
+	}
+	f.mu.Unlock()
+	for _, file := range closing {
+		file.DecRef()
+	}
 }
 
 // installStdio places host descriptors at 0, 1 and 2.
@@ -58,158 +248,160 @@ func (f *FDTable) installStdio(host [3]int) error {
 		if err != nil {
 			return err
 		}
-		f.mu.Lock()
-		f.fds[int32(i)] = fdEntry{file: hf}
-		f.mu.Unlock()
+		if old, err := f.set(i, hf, false, nfsMax); err != nil {
+			hf.DecRef()
+			return err
+		} else if old != nil {
+			old.DecRef()
+		}
 	}
 	return nil
 }
 
 // get returns the file at fd with a reference held by the caller, or nil.
 func (f *FDTable) get(fd int) File {
-	if fd < 0 {
-		return nil
+	file, _ := f.getWithFlags(fd)
+	return file
+}
+
+// getWithFlags is get that also returns the close-on-exec flag.
+func (f *FDTable) getWithFlags(fd int) (File, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fd < 0 || fd >= len(f.fds) || f.fds[fd].file == nil {
+		return nil, false
+	}
+	e := f.fds[fd]
+	e.file.IncRef()
+	return e.file, e.cloexec
+}
+
+// newFD installs file at the lowest free descriptor >= minFD and below
+// limit, taking over the caller's reference on success (Linux:
+// fs/file.c:alloc_fd()). EMFILE when none is free.
+func (f *FDTable) newFD(file File, minFD int, cloexec bool, limit int) (int, error) {
+	limit = min(limit, nfsMax)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fd := max(minFD, f.free)
+	for fd < len(f.fds) && f.fds[fd].file != nil {
+		fd++
+	}
+	if fd >= limit {
+		return -1, unix.EMFILE
+	}
+	f.growLocked(fd)
+	f.fds[fd] = fdEntry{file: file, cloexec: cloexec}
+	if minFD <= f.free {
+		f.free = fd + 1
+	}
+	return fd, nil
+}
+
+// newFDs installs several files at the lowest free descriptors, all or
+// none (pipe(2)).
+func (f *FDTable) newFDs(files []File, cloexec bool, limit int) ([]int, error) {
+	fds := make([]int, 0, len(files))
+	for _, file := range files {
+		fd, err := f.newFD(file, 0, cloexec, limit)
+		if err != nil {
+			for _, fd := range fds {
+				f.clear(fd)
+			}
+			return nil, err
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+// set installs file at fd (dup2, dup3), taking over the caller's
+// reference, and returns the file that was there for the caller to
+// DecRef. fd at or above limit is EBADF (Linux: ksys_dup3()).
+func (f *FDTable) set(fd int, file File, cloexec bool, limit int) (File, error) {
+	if fd < 0 || fd >= min(limit, nfsMax) {
+		return nil, unix.EBADF
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e, ok := f.fds[int32(fd)]
-	if !ok {
-		return nil
+	f.growLocked(fd)
+	old := f.fds[fd].file
+	f.fds[fd] = fdEntry{file: file, cloexec: cloexec}
+	return old, nil
+}
+
+// growLocked makes fd a valid index of f.fds.
+//
+// Preconditions: f.mu is held.
+func (f *FDTable) growLocked(fd int) {
+	if fd < len(f.fds) {
+		return
 	}
-	e.file.IncRef()
-	return e.file
+	n := max(2*len(f.fds), fd+1, 64)
+	fds := make([]fdEntry, n)
+	copy(fds, f.fds)
+	f.fds = fds
+}
+
+// clear empties fd without dropping its file's reference (undoing a
+// newFD whose caller keeps the reference).
+func (f *FDTable) clear(fd int) {
+	f.mu.Lock()
+	f.fds[fd] = fdEntry{}
+	f.free = min(f.free, fd)
+	f.mu.Unlock()
+}
+
+// setCloexec changes the close-on-exec flag of fd.
+func (f *FDTable) setCloexec(fd int, cloexec bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fd < 0 || fd >= len(f.fds) || f.fds[fd].file == nil {
+		return unix.EBADF
+	}
+	f.fds[fd].cloexec = cloexec
+	return nil
 }
 
 // remove closes fd.
 func (f *FDTable) remove(fd int) error {
-	if fd < 0 {
-		return unix.EBADF
-	}
 	f.mu.Lock()
-	e, ok := f.fds[int32(fd)]
-	if ok {
-		delete(f.fds, int32(fd))
-	}
-	f.mu.Unlock()
-	if !ok {
+	if fd < 0 || fd >= len(f.fds) || f.fds[fd].file == nil {
+		f.mu.Unlock()
 		return unix.EBADF
 	}
-	e.file.DecRef()
+	file := f.fds[fd].file
+	f.fds[fd] = fdEntry{}
+	f.free = min(f.free, fd)
+	f.mu.Unlock()
+	file.DecRef()
 	return nil
 }
 
-// decRef drops a user of the table; the last closes every file.
-func (f *FDTable) decRef() {
-	if f.refs.Add(-1) != 0 {
-		return
-	}
+// removeRange closes (or, with cloexecOnly, marks close-on-exec) every
+// open descriptor in [first, last] (Linux: fs/file.c:__close_range()).
+func (f *FDTable) removeRange(first, last uint, cloexecOnly bool) {
+	var closing []File
 	f.mu.Lock()
-	fds := f.fds
-	f.fds = nil
+	end := min(last, uint(len(f.fds))-1)
+	if len(f.fds) == 0 {
+		first, end = 1, 0
+	}
+	for fd := first; fd <= end && fd >= first; fd++ {
+		e := &f.fds[fd]
+		if e.file == nil {
+			continue
+		}
+		if cloexecOnly {
+			e.cloexec = true
+			continue
+		}
+		closing = append(closing, e.file)
+		*e = fdEntry{}
+		f.free = min(f.free, int(fd))
+	}
 	f.mu.Unlock()
-	for _, e := range fds {
-		e.file.DecRef()
+	for _, file := range closing {
+		file.DecRef()
 	}
-}
-
-// hostFile is a file backed by a host descriptor (the sandbox's stdio).
-type hostFile struct {
-	fd   int
-	refs atomic.Int32
-}
-
-func newHostFile(h int) (*hostFile, error) {
-	fd, err := unix.FcntlInt(uintptr(h), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	hf := &hostFile{fd: fd}
-	hf.refs.Store(1)
-	return hf, nil
-}
-
-func (h *hostFile) IncRef() { h.refs.Add(1) }
-
-func (h *hostFile) DecRef() {
-	if h.refs.Add(-1) == 0 {
-		unix.Close(h.fd)
-	}
-}
-
-// Read implements File.Read.
-//
-// TODO(ringbox): a read that blocks on the host cannot yet be interrupted
-// by a signal; that comes with signal delivery.
-func (h *hostFile) Read(t *Task, dst []byte) (int, error) {
-	for {
-		n, err := unix.Read(h.fd, dst)
-		if err == unix.EINTR {
-			continue
-		}
-		if n < 0 {
-			n = 0
-		}
-		return n, err
-	}
-}
-
-// Write implements File.Write. A broken pipe on the host is EPIPE for the
-// program (the SIGPIPE that goes with it comes with signal delivery).
-func (h *hostFile) Write(t *Task, src []byte) (int, error) {
-	total := 0
-	for total < len(src) {
-		n, err := unix.Write(h.fd, src[total:])
-		if err == unix.EINTR {
-			continue
-		}
-		if n > 0 {
-			total += n
-		}
-		if err != nil {
-			if total > 0 {
-				return total, nil
-			}
-			return 0, err
-		}
-		if n == 0 {
-			break
-		}
-	}
-	return total, nil
-}
-
-// Ioctl implements File.Ioctl: the terminal queries a program makes on
-// its stdio are answered from the host terminal.
-func (h *hostFile) Ioctl(t *Task, req, arg uint64) (uint64, error) {
-	switch req {
-	case unix.TCGETS:
-		tio, err := unix.IoctlGetTermios(h.fd, unix.TCGETS)
-		if err != nil {
-			return 0, err
-		}
-		return 0, t.CopyOut(arg, termiosBytes(tio))
-	case unix.TIOCGWINSZ:
-		ws, err := unix.IoctlGetWinsize(h.fd, unix.TIOCGWINSZ)
-		if err != nil {
-			return 0, err
-		}
-		return 0, t.CopyOut(arg, winsizeBytes(ws))
-	}
-	return 0, unix.ENOTTY
-}
-
-// Stat implements File.Stat.
-func (h *hostFile) Stat(t *Task) (unix.Stat_t, error) {
-	var st unix.Stat_t
-	err := unix.Fstat(h.fd, &st)
-	return st, err
-}
-
-// Flags implements File.Flags.
-func (h *hostFile) Flags() int {
-	fl, err := unix.FcntlInt(uintptr(h.fd), unix.F_GETFL, 0)
-	if err != nil {
-		return unix.O_RDWR
-	}
-	return fl &^ unix.O_CLOEXEC
 }

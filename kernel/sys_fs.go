@@ -12,6 +12,8 @@ func init() {
 	register(unix.SYS_READV, "readv", sysReadv, argFD, argHex, argInt)
 	register(unix.SYS_WRITEV, "writev", sysWritev, argFD, argIovecIn, argInt)
 	register(unix.SYS_CLOSE, "close", sysClose, argFD)
+	register(unix.SYS_PREAD64, "pread64", sysPread64, argFD, argBufOut, argInt, argInt)
+	register(unix.SYS_PWRITE64, "pwrite64", sysPwrite64, argFD, argBufIn, argInt, argInt)
 	register(unix.SYS_IOCTL, "ioctl", sysIoctl, argFD, argHex, argHex)
 	register(unix.SYS_FSTAT, "fstat", sysFstat, argFD, argHex)
 	register(unix.SYS_NEWFSTATAT, "newfstatat", sysNewfstatat, argFD, argPath, argHex, argHex)
@@ -29,26 +31,64 @@ const maxIOVecs = 1024
 // ioChunk is the size of the kernel buffer used per read/write step.
 const ioChunk = 64 << 10
 
-func sysRead(t *Task, a *syscallArgs) (uint64, error) {
-	f := t.fdt.get(a.int(0))
+// fdForRead returns the file at fd for reading, with a reference: EBADF
+// unless open for reading (Linux: fs/read_write.c:vfs_read()).
+func fdForRead(t *Task, fd int) (File, error) {
+	f := t.getFile(fd)
 	if f == nil {
-		return 0, unix.EBADF
+		return nil, unix.EBADF
 	}
-	defer f.DecRef()
-	return readInto(t, f, a.u(1), min(a.u(2), maxRW))
+	if !readable(f) {
+		f.DecRef()
+		return nil, unix.EBADF
+	}
+	return f, nil
 }
 
-// readInto reads up to n bytes from f into user memory at addr. It
-// returns after the first short read, as read(2) may.
-func readInto(t *Task, f File, addr, n uint64) (uint64, error) {
-	if n == 0 {
-		return 0, nil
+// fdForWrite is fdForRead for writing.
+func fdForWrite(t *Task, fd int) (File, error) {
+	f := t.getFile(fd)
+	if f == nil {
+		return nil, unix.EBADF
 	}
+	if !writable(f) {
+		f.DecRef()
+		return nil, unix.EBADF
+	}
+	return f, nil
+}
+
+// rwReader is a read at the current position or at an offset.
+type rwReader func(dst []byte) (int, error)
+
+// rwWriter is a write at the current position or at an offset.
+type rwWriter func(src []byte) (int, error)
+
+func sysRead(t *Task, a *syscallArgs) (uint64, error) {
+	f, err := fdForRead(t, a.int(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return readInto(t, func(b []byte) (int, error) { return f.Read(t, b) }, a.u(1), a.u(2))
+}
+
+// readInto reads up to n bytes with rd into user memory at addr: EFAULT
+// when the range is not in the user half, whatever n (Linux checks
+// access_ok() before clamping n to MAX_RW_COUNT). It returns after the
+// first short read, as read(2) may.
+//
+// TODO(ringbox): data read from a pipe is lost when the copy to user
+// memory then faults; Linux copies first and leaves it in the pipe.
+// TODO(ringbox): one call reads at most ioChunk bytes, so a large read of
+// /dev/zero returns short; Linux fills the whole buffer.
+func readInto(t *Task, rd rwReader, addr, n uint64) (uint64, error) {
 	if !userRangeOK(addr, n) {
 		return 0, unix.EFAULT
 	}
+	n = min(n, maxRW)
 	buf := make([]byte, min(n, ioChunk))
-	got, err := f.Read(t, buf)
+	got, err := rd(buf)
 	if got > 0 {
 		if cerr := t.CopyOut(addr, buf[:got]); cerr != nil {
 			return 0, cerr
@@ -59,21 +99,26 @@ func readInto(t *Task, f File, addr, n uint64) (uint64, error) {
 }
 
 func sysWrite(t *Task, a *syscallArgs) (uint64, error) {
-	f := t.fdt.get(a.int(0))
-	if f == nil {
-		return 0, unix.EBADF
+	f, err := fdForWrite(t, a.int(0))
+	if err != nil {
+		return 0, err
 	}
 	defer f.DecRef()
-	return writeFrom(t, f, a.u(1), min(a.u(2), maxRW))
+	return writeFrom(t, func(b []byte) (int, error) { return f.Write(t, b) }, a.u(1), a.u(2))
 }
 
-// writeFrom writes n bytes of user memory at addr to f.
-func writeFrom(t *Task, f File, addr, n uint64) (uint64, error) {
-	if n == 0 {
-		return 0, nil
-	}
+// writeFrom writes n bytes of user memory at addr with wr, in chunks of
+// ioChunk: a chunk written short ends the write.
+func writeFrom(t *Task, wr rwWriter, addr, n uint64) (uint64, error) {
 	if !userRangeOK(addr, n) {
 		return 0, unix.EFAULT
+	}
+	n = min(n, maxRW)
+	if n == 0 {
+		// The file still sees the write: /dev/full fails even empty
+		// ones.
+		_, err := wr(nil)
+		return 0, err
 	}
 	buf := make([]byte, min(n, ioChunk))
 	var done uint64
@@ -85,7 +130,7 @@ func writeFrom(t *Task, f File, addr, n uint64) (uint64, error) {
 			}
 			return 0, err
 		}
-		w, err := f.Write(t, buf[:c])
+		w, err := wr(buf[:c])
 		done += uint64(w)
 		if err != nil {
 			if done > 0 {
@@ -100,53 +145,116 @@ func writeFrom(t *Task, f File, addr, n uint64) (uint64, error) {
 	return done, nil
 }
 
+// sysPread64 implements pread64(2): a negative offset is EINVAL before
+// the descriptor is looked at, and a file without a position ESPIPE
+// before its access mode (Linux: ksys_pread64()).
+func sysPread64(t *Task, a *syscallArgs) (uint64, error) {
+	off := a.i64(3)
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	f, err := fdSeekable(t, a.int(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	if !readable(f) {
+		return 0, unix.EBADF
+	}
+	return readInto(t, func(b []byte) (int, error) { return f.PRead(t, b, off) }, a.u(1), a.u(2))
+}
+
+// sysPwrite64 implements pwrite64(2).
+//
+// TODO(ringbox): Linux writes at the end of an O_APPEND file whatever the
+// offset (pwrite(2) BUGS); hostFile passes the offset to the host, which
+// does the same.
+func sysPwrite64(t *Task, a *syscallArgs) (uint64, error) {
+	off := a.i64(3)
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	f, err := fdSeekable(t, a.int(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	if !writable(f) {
+		return 0, unix.EBADF
+	}
+	return writeFrom(t, func(b []byte) (int, error) { return f.PWrite(t, b, off) }, a.u(1), a.u(2))
+}
+
+// fdSeekable returns the file at fd if it has a position (Linux:
+// FMODE_PREAD), else EBADF or ESPIPE.
+func fdSeekable(t *Task, fd int) (File, error) {
+	f := t.getFile(fd)
+	if f == nil {
+		return nil, unix.EBADF
+	}
+	if !f.Seekable() {
+		f.DecRef()
+		return nil, unix.ESPIPE
+	}
+	return f, nil
+}
+
 // iovec is struct iovec.
 type iovec struct{ base, len uint64 }
 
-// readIovecs copies in an iovec array (Linux: lib/iov_iter.c
-// import_iovec(): EINVAL for too many vectors or a total over SSIZE_MAX).
-func readIovecs(t *Task, addr uint64, cnt int) ([]iovec, error) {
+// readIovecs copies in an iovec array (Linux: lib/iov_iter.c:
+// __import_iovec()): EINVAL for more than IOV_MAX vectors or a negative
+// length, EFAULT for a vector outside the user half; the total is clamped
+// to MAX_RW_COUNT by shortening the vectors.
+func readIovecs(t *Task, addr uint64, cnt int) ([]iovec, uint64, error) {
 	if cnt < 0 || cnt > maxIOVecs {
-		return nil, unix.EINVAL
+		return nil, 0, unix.EINVAL
 	}
 	if cnt == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	raw := make([]byte, 16*cnt)
 	if err := t.CopyIn(addr, raw); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	iov := make([]iovec, cnt)
-	var total uint64
 	for i := range iov {
 		iov[i].base = binary.LittleEndian.Uint64(raw[16*i:])
 		iov[i].len = binary.LittleEndian.Uint64(raw[16*i+8:])
 		if int64(iov[i].len) < 0 {
-			return nil, unix.EINVAL
-		}
-		total += iov[i].len
-		if int64(total) < 0 {
-			return nil, unix.EINVAL
+			return nil, 0, unix.EINVAL
 		}
 	}
-	return iov, nil
+	var total uint64
+	for i := range iov {
+		if !userRangeOK(iov[i].base, iov[i].len) {
+			return nil, 0, unix.EFAULT
+		}
+		iov[i].len = min(iov[i].len, maxRW-total)
+		total += iov[i].len
+	}
+	return iov, total, nil
 }
 
 func sysWritev(t *Task, a *syscallArgs) (uint64, error) {
-	f := t.fdt.get(a.int(0))
-	if f == nil {
-		return 0, unix.EBADF
-	}
-	defer f.DecRef()
-	iov, err := readIovecs(t, a.u(1), a.int(2))
+	iov, total, err := readIovecs(t, a.u(1), a.int(2))
 	if err != nil {
 		return 0, err
 	}
-	// Gather into one buffer so that a pipe or terminal sees one write,
-	// as Linux's vectored write does for small totals.
-	var total uint64
-	for _, v := range iov {
-		total += v.len
+	f, err := fdForWrite(t, a.int(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return writeIovecs(t, func(b []byte) (int, error) { return f.Write(t, b) }, iov, total)
+}
+
+// writeIovecs writes the vectors with wr. Up to ioChunk bytes are gathered
+// into one write, so that a pipe sees one (atomic, up to PIPE_BUF) write
+// as Linux's vectored write gives it.
+func writeIovecs(t *Task, wr rwWriter, iov []iovec, total uint64) (uint64, error) {
+	if total == 0 {
+		return 0, nil
 	}
 	if total <= ioChunk {
 		buf := make([]byte, 0, total)
@@ -164,7 +272,7 @@ func sysWritev(t *Task, a *syscallArgs) (uint64, error) {
 				break
 			}
 		}
-		n, err := f.Write(t, buf)
+		n, err := wr(buf)
 		if n == 0 && err != nil {
 			return 0, err
 		}
@@ -172,7 +280,10 @@ func sysWritev(t *Task, a *syscallArgs) (uint64, error) {
 	}
 	var done uint64
 	for _, v := range iov {
-		n, err := writeFrom(t, f, v.base, min(v.len, maxRW-done))
+		if v.len == 0 {
+			continue
+		}
+		n, err := writeFrom(t, wr, v.base, v.len)
 		done += n
 		if err != nil {
 			if done > 0 {
@@ -188,32 +299,50 @@ func sysWritev(t *Task, a *syscallArgs) (uint64, error) {
 }
 
 func sysReadv(t *Task, a *syscallArgs) (uint64, error) {
-	f := t.fdt.get(a.int(0))
-	if f == nil {
-		return 0, unix.EBADF
-	}
-	defer f.DecRef()
-	iov, err := readIovecs(t, a.u(1), a.int(2))
+	iov, total, err := readIovecs(t, a.u(1), a.int(2))
 	if err != nil {
 		return 0, err
 	}
-	for _, v := range iov {
-		if v.len == 0 {
-			continue
-		}
-		// One read into the first non-empty vector: a short read ends
-		// readv as it would end read.
-		return readInto(t, f, v.base, min(v.len, maxRW))
+	f, err := fdForRead(t, a.int(0))
+	if err != nil {
+		return 0, err
 	}
-	return 0, nil
+	defer f.DecRef()
+	return readIovecsInto(t, func(b []byte) (int, error) { return f.Read(t, b) }, iov, total)
 }
 
-func sysClose(t *Task, a *syscallArgs) (uint64, error) {
-	return 0, t.fdt.remove(a.int(0))
+// readIovecsInto makes one read of up to ioChunk bytes and scatters it
+// over the vectors, so that a pipe's readv fills several vectors at once.
+func readIovecsInto(t *Task, rd rwReader, iov []iovec, total uint64) (uint64, error) {
+	if total == 0 {
+		return 0, nil
+	}
+	buf := make([]byte, min(total, ioChunk))
+	n, err := rd(buf)
+	if n <= 0 {
+		return 0, err
+	}
+	buf = buf[:n]
+	var done uint64
+	for _, v := range iov {
+		if len(buf) == 0 {
+			break
+		}
+		c := min(v.len, uint64(len(buf)))
+		if cerr := t.CopyOut(v.base, buf[:c]); cerr != nil {
+			if done > 0 {
+				return done, nil
+			}
+			return 0, cerr
+		}
+		done += c
+		buf = buf[c:]
+	}
+	return done, nil
 }
 
 func sysIoctl(t *Task, a *syscallArgs) (uint64, error) {
-	f := t.fdt.get(a.int(0))
+	f := t.getFile(a.int(0))
 	if f == nil {
 		return 0, unix.EBADF
 	}
@@ -247,7 +376,7 @@ func sysNewfstatat(t *Task, a *syscallArgs) (uint64, error) {
 	if flags&^(unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT) != 0 {
 		return 0, unix.EINVAL
 	}
-	path, err := t.CopyInString(a.u(1), unix.PathMax)
+	path, err := t.CopyInString(a.u(1), unix.PathMax-1)
 	if err != nil {
 		return 0, err
 	}
