@@ -13,7 +13,7 @@
 //	                        once per run)
 //	RINGBOX_TEST_PLATFORMS  comma-separated platforms to compare against
 //	                        native (default "ptrace,kvm"; kvm skips itself
-//	                        without /dev/kvm)
+//	                        without a KVM that ringbox supports)
 //	RINGBOX_TEST_TIMEOUT    per-run timeout, a Go duration or seconds
 //	                        (default 30s; raise it in slow emulators)
 //

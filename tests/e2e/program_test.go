@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ringbox/ringbox/platform/platformtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -123,7 +122,7 @@ func (p *program) run(t *testing.T, platforms []platformInfo, timeout time.Durat
 	for _, pl := range platforms {
 		t.Run(pl.name, func(t *testing.T) {
 			if pl.needsKVM {
-				platformtest.RequireKVM(t)
+				requireKVMPlatform(t)
 			}
 			want := p.nativeRun(timeout)
 			if err := p.verify(want); err != nil {
