@@ -8,7 +8,7 @@ import (
 // SignalStack is stack_t (sigaltstack(2)).
 type SignalStack struct {
 	Sp    uint64
-	Flags int32
+	Flags uint32
 	Size  uint64
 }
 
@@ -237,7 +237,7 @@ func ParseSigFrame(frame []byte, cur *Registers) (ParsedSigFrame, error) {
 	p.Mask = get64(ucSigmaskOff)
 	p.Stack = SignalStack{
 		Sp:    get64(ucStackOff),
-		Flags: int32(binary.LittleEndian.Uint32(frame[ucStackOff+8:])),
+		Flags: binary.LittleEndian.Uint32(frame[ucStackOff+8:]),
 		Size:  get64(ucStackOff + 16),
 	}
 	p.FPState = get64(sc + scFpstate)

@@ -48,6 +48,8 @@ func (t *Task) BlockUntil(ch <-chan struct{}, timer <-chan time.Time) error {
 	if t.interrupted() {
 		return ErrInterrupted
 	}
+	start := time.Now()
+	defer func() { t.blockedSince += time.Since(start) }()
 	select {
 	case <-ch:
 		return nil

@@ -68,8 +68,13 @@ type Kernel struct {
 	start    time.Time
 
 	mu sync.Mutex
-	// tasks maps thread IDs of the sandbox's PID namespace. Protected by mu.
+	// tasks maps thread IDs of the sandbox's PID namespace to live
+	// threads (and a dead leader until its group is reaped). Protected by
+	// mu.
 	tasks map[int32]*Task
+	// groups maps TGIDs to thread groups, zombies included. Protected by
+	// mu.
+	groups map[int32]*ThreadGroup
 	// nextTID is the next thread ID to try. Protected by mu.
 	nextTID int32
 	// init is the first process. Protected by mu.
@@ -112,6 +117,7 @@ func New(cfg Config) (*Kernel, error) {
 		mf:       cfg.MemoryFile,
 		start:    time.Now(),
 		tasks:    make(map[int32]*Task),
+		groups:   make(map[int32]*ThreadGroup),
 		nextTID:  1,
 		done:     make(chan struct{}),
 		cpus:     make([]CPURecord, cfg.Platform.NumCPUs()),
@@ -136,7 +142,9 @@ func (k *Kernel) allocTIDLocked() (int32, error) {
 		if k.nextTID >= maxTID {
 			k.nextTID = 2
 		}
-		if _, ok := k.tasks[tid]; !ok {
+		_, taken := k.tasks[tid]
+		_, takenG := k.groups[tid]
+		if !taken && !takenG && !k.pgidInUseLocked(tid) {
 			return tid, nil
 		}
 	}
@@ -167,6 +175,7 @@ func (k *Kernel) Start(path string, argv, envv []string) error {
 	}
 	k.mu.Lock()
 	k.tasks[tid] = t
+	k.groups[tid] = t.tg
 	k.init = t.tg
 	k.mu.Unlock()
 	t.start()
@@ -217,4 +226,17 @@ func (k *Kernel) SignalInit(sig unix.Signal) {
 		return
 	}
 	tg.exitGroup(ExitStatus{Signal: sig})
+}
+
+// pgidInUseLocked reports whether id names a live process group or
+// session, which Linux does not reuse as a PID while it exists.
+//
+// Preconditions: k.mu is held.
+func (k *Kernel) pgidInUseLocked(id int32) bool {
+	for _, g := range k.groups {
+		if g.pgid == id || g.sid == id {
+			return true
+		}
+	}
+	return false
 }

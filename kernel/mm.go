@@ -257,7 +257,12 @@ func (mm *MemoryManager) HandleFault(addr uint64, at platform.AccessType) (int32
 		return segvAccerr, unix.EFAULT
 	}
 	pg := arch.PageRoundDown(addr)
-	if _, ok := mm.pages[pg]; ok {
+	if p, ok := mm.pages[pg]; ok {
+		if at&platform.Write != 0 && !v.shared && mm.mf.RefCount(p.off) > 1 {
+			if err := mm.breakCOWLocked(pg, p); err != nil {
+				return 0, errOutOfMemory
+			}
+		}
 		// Present but not (or no longer) mapped by the platform with
 		// these permissions: map it again.
 		return 0, mm.mapPagesLocked(v, pg, pg+pageSize)
@@ -316,8 +321,36 @@ func (mm *MemoryManager) populateLocked(v *vma, start, end uint64) error {
 	return nil
 }
 
-// mapPagesLocked (re)maps the present pages of [start, end) in v with v's
-// permissions, coalescing runs contiguous in the memory file.
+// pagePermsLocked returns the permissions a present page gets in the
+// platform: the vma's, without write while a private page is shared
+// copy-on-write.
+//
+// Preconditions: mm.mu is held.
+func (mm *MemoryManager) pagePermsLocked(v *vma, p page) platform.AccessType {
+	at := v.perms
+	if at&platform.Write != 0 && !v.shared && mm.mf.RefCount(p.off) > 1 {
+		at &^= platform.Write
+	}
+	return at
+}
+
+// breakCOWLocked gives the page at va a private copy (Linux:
+// mm/memory.c:wp_page_copy()).
+//
+// Preconditions: mm.mu is held; p is present at va.
+func (mm *MemoryManager) breakCOWLocked(va uint64, p page) error {
+	fr, err := mm.mf.Allocate(1)
+	if err != nil {
+		return err
+	}
+	copy(mm.mf.Bytes(fr), mm.mf.Bytes(memfileRange(p.off)))
+	mm.mf.DecRef(memfileRange(p.off))
+	mm.pages[va] = page{off: fr.Start}
+	return nil
+}
+
+// mapPagesLocked (re)maps the present pages of [start, end) in v,
+// coalescing runs contiguous in the memory file with equal permissions.
 //
 // Preconditions: mm.mu is held.
 func (mm *MemoryManager) mapPagesLocked(v *vma, start, end uint64) error {
@@ -326,11 +359,12 @@ func (mm *MemoryManager) mapPagesLocked(v *vma, start, end uint64) error {
 		return nil
 	}
 	var runVA, runOff, runLen uint64
+	var runAt platform.AccessType
 	flush := func() error {
 		if runLen == 0 {
 			return nil
 		}
-		err := mm.as.MapFile(runVA, memfile.FileRange{Start: runOff, End: runOff + runLen}, v.perms)
+		err := mm.as.MapFile(runVA, memfile.FileRange{Start: runOff, End: runOff + runLen}, runAt)
 		runLen = 0
 		return err
 	}
@@ -342,14 +376,15 @@ func (mm *MemoryManager) mapPagesLocked(v *vma, start, end uint64) error {
 			}
 			continue
 		}
-		if runLen != 0 && runVA+runLen == a && runOff+runLen == p.off {
+		at := mm.pagePermsLocked(v, p)
+		if runLen != 0 && runVA+runLen == a && runOff+runLen == p.off && runAt == at {
 			runLen += pageSize
 			continue
 		}
 		if err := flush(); err != nil {
 			return err
 		}
-		runVA, runOff, runLen = a, p.off, pageSize
+		runVA, runOff, runLen, runAt = a, p.off, pageSize, at
 	}
 	return flush()
 }

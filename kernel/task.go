@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -17,6 +18,27 @@ type ThreadGroup struct {
 	k    *Kernel
 	tgid int32
 
+	// handlers are the signal actions (shared by CLONE_SIGHAND); their
+	// mutex is the siglock. Swapped only by exec, when the group has one
+	// thread.
+	handlers atomic.Pointer[SignalHandlers]
+
+	// The fields below up to mu are protected by the siglock.
+
+	// pending holds process-directed signals.
+	pending pendingQueue
+	// groupStopPending: a stop signal's default action is in progress
+	// and some threads have not stopped yet.
+	groupStopPending bool
+	// groupStopSignal is the signal that stopped the group.
+	groupStopSignal unix.Signal
+	// groupStopRemaining counts threads that have yet to stop.
+	groupStopRemaining int
+	// groupStopped: every thread has stopped.
+	groupStopped bool
+	// contCh is closed when the group stop ends.
+	contCh chan struct{}
+
 	mu sync.Mutex
 	// tasks are the live threads. Protected by mu.
 	tasks map[int32]*Task
@@ -25,21 +47,57 @@ type ThreadGroup struct {
 	exiting bool
 	// status is the group's exit status once exiting. Protected by mu.
 	status ExitStatus
+	// execing is the thread running execve while it kills the others.
+	// Protected by mu.
+	execing *Task
+	// threadsGone is notified when a thread leaves tasks.
+	threadsGone WaitQueue
 
-	// handlers are the signal actions (shared by CLONE_SIGHAND).
-	handlers *SignalHandlers
+	// The process tree; protected by Kernel.mu (the "tasklist lock").
+	parent   *ThreadGroup
+	children map[*ThreadGroup]struct{}
+	pgid     int32
+	sid      int32
+	// exitSignal is sent to the parent when the group dies (SIGCHLD, or
+	// the signal in clone's flags; 0 for none).
+	exitSignal unix.Signal
+	// zombie: every thread has exited; the parent has not reaped it.
+	zombie bool
+	// reaped: the group is gone.
+	reaped bool
+	// stopReport and contReport are pending WUNTRACED and WCONTINUED
+	// reports for the parent's wait.
+	stopReport  unix.Signal
+	contReport  bool
+	subreaper   bool
+	hasSubreapr bool
+	// childWaiters are the group's threads blocked in wait.
+	childWaiters WaitQueue
 
 	// limits are the resource limits.
 	limits *Limits
 
 	// exe is the path of the executable, for /proc/self/exe.
 	exe string
+
+	// lastUID is the real UID of the last thread, for SIGCHLD's si_uid
+	// once no thread is left. Protected by mu.
+	lastUID uint32
+
+	// utime and stime are the CPU times of all the group's threads,
+	// including dead ones; cutime and cstime those of reaped children
+	// (times(2), getrusage(RUSAGE_CHILDREN)).
+	utime, stime, cutime, cstime atomic.Int64
+
+	// dumpable is PR_GET_DUMPABLE's value.
+	dumpable atomic.Int32
 }
 
 // Credentials are a task's user and group IDs.
 type Credentials struct {
-	RealUID, EffectiveUID, SavedUID uint32
-	RealGID, EffectiveGID, SavedGID uint32
+	RealUID, EffectiveUID, SavedUID, FSUID uint32
+	RealGID, EffectiveGID, SavedGID, FSGID uint32
+	Groups                                 []uint32
 }
 
 // Task is a Linux thread.
@@ -61,6 +119,7 @@ type Task struct {
 	// fdt is the file descriptor table.
 	fdt *FDTable
 
+	// creds are the credentials; changed only by the task itself.
 	creds Credentials
 
 	// clearChildTID is set_tid_address(2)'s address.
@@ -79,44 +138,73 @@ type Task struct {
 	// wait (see Block).
 	interruptCh chan struct{}
 
-	mu sync.Mutex
-	// sigMask is the blocked signal set. Protected by mu.
+	// Signal state, protected by the siglock.
+	pending pendingQueue
 	sigMask SignalSet
+	// savedMask is restored after a handler (or on return) when
+	// restoreMask is set: sigsuspend, ppoll and pselect swap the mask
+	// for their duration.
+	savedMask   SignalSet
+	restoreMask bool
+	// groupStopped: this thread has stopped for the group stop.
+	groupStopped bool
+
+	// altStack is sigaltstack(2)'s stack. Task goroutine only.
+	altStack arch.SignalStack
+	// syscallReturned is set while RAX holds a syscall result that
+	// signal delivery may turn into a restart. Task goroutine only.
+	syscallReturned bool
+	// restart is what restart_syscall(2) resumes. Task goroutine only.
+	restart func(t *Task) (uint64, error)
+
+	// vforkDone is closed when a vfork child execs or exits.
+	vforkDone chan struct{}
+	// pdeathSignal is PR_SET_PDEATHSIG's signal.
+	pdeathSignal atomic.Int32
 
 	// lastCPU is the vCPU of the last event.
 	lastCPU int
 
-	// exitStatus is the status when the task ends.
+	// CPU time, in nanoseconds (see accountUser). utime and stime are
+	// read by other tasks; the rest is the task goroutine's.
+	utime, stime atomic.Int64
+	lastAccount  time.Time
+	blockedSince time.Duration
+
+	// exitStatus is the status when the task ends with exit(2).
 	exitStatus ExitStatus
 }
 
-// newTask creates a task in a new thread group with an empty address
-// space. parent is nil for the first process.
+// newThreadGroup creates a group led by a task with tid.
+func (k *Kernel) newThreadGroup(tid int32, h *SignalHandlers, limits *Limits) *ThreadGroup {
+	tg := &ThreadGroup{
+		k:          k,
+		tgid:       tid,
+		tasks:      make(map[int32]*Task),
+		children:   make(map[*ThreadGroup]struct{}),
+		limits:     limits,
+		exitSignal: unix.SIGCHLD,
+		pgid:       tid,
+		sid:        tid,
+	}
+	tg.handlers.Store(h)
+	tg.dumpable.Store(1)
+	return tg
+}
+
+// newTask creates the first task: a new thread group with an empty
+// address space and the sandbox's stdio.
 func (k *Kernel) newTask(tid int32, parent *Task) (*Task, error) {
 	ctx, err := k.platform.NewContext()
 	if err != nil {
 		return nil, err
 	}
-	tg := &ThreadGroup{
-		k:        k,
-		tgid:     tid,
-		tasks:    make(map[int32]*Task),
-		handlers: newSignalHandlers(),
-		limits:   defaultLimits(),
-	}
-	t := &Task{
-		k:           k,
-		tid:         tid,
-		tg:          tg,
-		ctx:         ctx,
-		log:         k.log.With(zap.Int32("tid", tid)),
-		fdt:         newFDTable(),
-		lastCPU:     -1,
-		interruptCh: make(chan struct{}, 1),
-		creds: Credentials{
-			RealUID: k.cfg.UID, EffectiveUID: k.cfg.UID, SavedUID: k.cfg.UID,
-			RealGID: k.cfg.GID, EffectiveGID: k.cfg.GID, SavedGID: k.cfg.GID,
-		},
+	tg := k.newThreadGroup(tid, newSignalHandlers(), defaultLimits())
+	t := k.newTaskStruct(tid, tg, ctx)
+	t.fdt = newFDTable()
+	t.creds = Credentials{
+		RealUID: k.cfg.UID, EffectiveUID: k.cfg.UID, SavedUID: k.cfg.UID, FSUID: k.cfg.UID,
+		RealGID: k.cfg.GID, EffectiveGID: k.cfg.GID, SavedGID: k.cfg.GID, FSGID: k.cfg.GID,
 	}
 	tg.tasks[tid] = t
 	if parent == nil {
@@ -126,6 +214,19 @@ func (k *Kernel) newTask(tid int32, parent *Task) (*Task, error) {
 		}
 	}
 	return t, nil
+}
+
+// newTaskStruct allocates a task of tg.
+func (k *Kernel) newTaskStruct(tid int32, tg *ThreadGroup, ctx platform.Context) *Task {
+	return &Task{
+		k:           k,
+		tid:         tid,
+		tg:          tg,
+		ctx:         ctx,
+		log:         k.log.With(zap.Int32("tid", tid)),
+		lastCPU:     -1,
+		interruptCh: make(chan struct{}, 1),
+	}
 }
 
 // TID returns the thread ID in the sandbox's PID namespace.
@@ -145,7 +246,8 @@ func (t *Task) start() {
 	}()
 }
 
-// sendKill makes the task die at its next check, interrupting user code.
+// sendKill makes the task die at its next check, interrupting user code
+// and blocking waits.
 func (t *Task) sendKill() {
 	t.killed.Store(true)
 	t.wakeInterrupt()
@@ -188,6 +290,13 @@ func defaultLimits() *Limits {
 	l.l[unix.RLIMIT_NICE] = unix.Rlimit{Cur: 0, Max: 0}
 	l.l[unix.RLIMIT_RTPRIO] = unix.Rlimit{Cur: 0, Max: 0}
 	return l
+}
+
+// copy returns a copy (fork).
+func (l *Limits) copy() *Limits {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return &Limits{l: l.l}
 }
 
 // Get returns limit r.

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -33,7 +34,9 @@ func (runApp) execute(t *Task) taskRunState {
 	if c := t.k.cpu(t.lastCPU); c != nil {
 		c.leave(t, CPUInGuest)
 	}
+	t.accountSystem()
 	ev, err := t.ctx.Switch(t.mm.as, &t.st)
+	t.accountUser()
 	if err != nil {
 		if !errors.Is(err, platform.ErrContextKilled) {
 			t.log.Error("switch to user code failed; killing the process", zap.Error(err))
@@ -66,16 +69,6 @@ func (runApp) execute(t *Task) taskRunState {
 		return deliverSignals{}
 	}
 	t.log.Error("unknown platform event", zap.Stringer("kind", ev.Kind))
-	return runApp{}
-}
-
-// deliverSignals acts on what is pending before returning to user code.
-type deliverSignals struct{}
-
-func (deliverSignals) execute(t *Task) taskRunState {
-	if t.killed.Load() {
-		return exiting{}
-	}
 	return runApp{}
 }
 
@@ -128,4 +121,43 @@ type exiting struct{}
 func (exiting) execute(t *Task) taskRunState {
 	t.exit()
 	return nil
+}
+
+// CPU time accounting: the time inside Switch is user time; the time
+// between two Switches is system time, less the time spent blocked
+// (Block adds it to blockedSince).
+
+// accountSystem charges the time since the last Switch returned to
+// system time and starts the user clock.
+func (t *Task) accountSystem() {
+	now := time.Now()
+	if !t.lastAccount.IsZero() {
+		d := now.Sub(t.lastAccount) - t.blockedSince
+		if d > 0 {
+			t.stime.Add(int64(d))
+			t.tg.stime.Add(int64(d))
+		}
+	}
+	t.blockedSince = 0
+	t.lastAccount = now
+}
+
+// accountUser charges the time in Switch to user time.
+func (t *Task) accountUser() {
+	now := time.Now()
+	d := now.Sub(t.lastAccount)
+	t.utime.Add(int64(d))
+	t.tg.utime.Add(int64(d))
+	t.lastAccount = now
+}
+
+// CPUTime returns the task's user and system CPU time.
+func (t *Task) CPUTime() (user, sys time.Duration) {
+	return time.Duration(t.utime.Load()), time.Duration(t.stime.Load())
+}
+
+// CPUTime returns the process's user and system CPU time (its threads,
+// live and dead).
+func (tg *ThreadGroup) CPUTime() (user, sys time.Duration) {
+	return time.Duration(tg.utime.Load()), time.Duration(tg.stime.Load())
 }

@@ -34,6 +34,9 @@ type syscallFn func(t *Task, a *syscallArgs) (uint64, error)
 var (
 	// errTaskExit: the task must exit (exit, exit_group, a fatal signal).
 	errTaskExit = errors.New("task exit")
+	// errNoReturnValue: the call set every register itself (rt_sigreturn,
+	// execve): RAX must not be overwritten and nothing restarts.
+	errNoReturnValue = errors.New("registers already set")
 )
 
 // argKind says how --strace prints an argument.
@@ -116,10 +119,17 @@ func (t *Task) doSyscall() taskRunState {
 		}
 		return exiting{}
 	}
+	if errors.Is(err, errNoReturnValue) {
+		if t.k.cfg.Strace {
+			t.straceExit(pre, e, &args, formatReturn(t.st.Regs.Rax), t.st.Regs.Rax, true)
+		}
+		return deliverSignals{}
+	}
 	if err != nil {
-		ret = uint64(-int64(errnoOf(err)))
+		ret = negErrno(errnoOf(err))
 	}
 	r.Rax = ret
+	t.syscallReturned = true
 	if t.k.cfg.Strace {
 		t.straceExit(pre, e, &args, formatReturn(ret), ret, err == nil)
 	}
@@ -132,6 +142,10 @@ func errnoOf(err error) unix.Errno {
 	switch {
 	case errors.As(err, &errno):
 		return errno
+	case errors.Is(err, ErrInterrupted):
+		return ERESTARTSYS
+	case errors.Is(err, ErrTimedOut):
+		return unix.ETIMEDOUT
 	case errors.Is(err, memfile.ErrNoMemory), errors.Is(err, errOutOfMemory):
 		return unix.ENOMEM
 	}

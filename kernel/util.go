@@ -60,3 +60,6 @@ func hex(v uint64) string {
 	}
 	return string(b[i:])
 }
+
+// negErrno is the RAX value of a failed system call.
+func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
