@@ -94,8 +94,8 @@ type result struct {
 	bootTime time.Duration
 }
 
-// errBoot, errTimeout and errNoExit are the ways a run fails without an
-// exit code from init.
+// errBoot, errTimeout, errStopped and errNoExit are the ways a run fails
+// without an exit code from init.
 var (
 	errBoot    = errors.New("the VM failed to boot: init did not announce itself")
 	errTimeout = errors.New("the VM run timed out")
@@ -106,8 +106,8 @@ var (
 // runVM boots the VM, copies its console to out and waits for init's exit
 // line, the boot timeout, the overall timeout or a value on stop (a signal
 // to testvm), whichever comes first. It never leaves QEMU running.
-func runVM(c vmConfig, out io.Writer, bootTimeout, timeout time.Duration, stop <-chan os.Signal) (result, *console, error) {
-	con := newConsole(out)
+func runVM(c vmConfig, out io.Writer, bootTimeout, timeout time.Duration, stop <-chan os.Signal) (res result, con *console, err error) {
+	con = newConsole(out)
 	qemu, err := exec.LookPath(c.qemu)
 	if err != nil {
 		return result{}, con, fmt.Errorf("%s: %w\n%s", c.qemu, err, qemuMissingHelp)
@@ -127,6 +127,11 @@ func runVM(c vmConfig, out io.Writer, bootTimeout, timeout time.Duration, stop <
 	if err := cmd.Start(); err != nil {
 		return result{}, con, fmt.Errorf("starting %s: %w", qemu, err)
 	}
+	defer func() {
+		if at := con.initTime(); !at.IsZero() {
+			res.bootTime = at.Sub(start)
+		}
+	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
@@ -134,7 +139,6 @@ func runVM(c vmConfig, out io.Writer, bootTimeout, timeout time.Duration, stop <
 	defer boot.Stop()
 	total := time.NewTimer(timeout)
 	defer total.Stop()
-	var res result
 	initSeen := con.initSeen
 	kill := func() {
 		// Kill fails only if QEMU already exited, which is what we want.
@@ -144,7 +148,6 @@ func runVM(c vmConfig, out io.Writer, bootTimeout, timeout time.Duration, stop <
 	for {
 		select {
 		case <-initSeen:
-			res.bootTime = time.Since(start)
 			boot.Stop()
 			initSeen = nil
 		case code := <-con.exitSeen:
@@ -203,6 +206,8 @@ type console struct {
 	initSeen   chan struct{}
 	initClosed bool
 	exitSeen   chan int
+	// initAt is when init's first line arrived.
+	initAt time.Time
 }
 
 // escFilter drops the terminal control sequences SeaBIOS prints, ESC c
@@ -294,6 +299,7 @@ func (c *console) endLineLocked(line string) {
 	if !c.initClosed && strings.Contains(line, suite.Marker+"init ") {
 		close(c.initSeen)
 		c.initClosed = true
+		c.initAt = time.Now()
 	}
 	if code, ok := suite.ParseExitLine(line); ok {
 		select {
@@ -301,6 +307,13 @@ func (c *console) endLineLocked(line string) {
 		default: // a second exit line changes nothing
 		}
 	}
+}
+
+// initTime returns when init's first line arrived, zero if it did not.
+func (c *console) initTime() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.initAt
 }
 
 // lastLines returns the last complete lines and the unfinished one.

@@ -224,6 +224,9 @@ func TestRunVM(t *testing.T) {
 			if con == nil {
 				t.Fatalf("runVM returned no console")
 			}
+			if saidInit := strings.Contains(tt.script, "RINGBOX-VM: init"); saidInit != (res.bootTime != 0) {
+				t.Errorf("runVM: boot time %v, but init announced itself: %v", res.bootTime, saidInit)
+			}
 		})
 	}
 }
