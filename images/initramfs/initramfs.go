@@ -157,7 +157,7 @@ func WriteFile(name string, entries []Entry) (err error) {
 // ending with the trailer record. Records appear in entry order, each
 // preceded by its missing parent directories. A directory named more than
 // once (explicitly, as a parent or inside a tree) is written once, where it
-// first appears, with the mode of its last explicit declaration: u-root's
+// first appears, with the mode of its last Dir entry or tree directory: u-root's
 // newc writer drops repeated names, so the mode must be right the first
 // time.
 func Write(w io.Writer, entries []Entry) error {
