@@ -117,23 +117,18 @@ func (c *context) run(t *stubThread, st *arch.State, stats *cpuStats) (platform.
 			return platform.Event{}, c.lost(t, err)
 		}
 		reqs++
-		ev, reason, err := c.decode(t, ws, &reqs)
+		regs := t.regs
+		ev, reason, err := c.decode(t, ws, &regs, &reqs)
 		if err != nil {
 			return platform.Event{}, c.lost(t, err)
 		}
+		stats.exits[reason].Add(1)
 		if reason == platform.ExitOther {
 			// Not the program's doing: a stale SIGSTOP, a signal sent
 			// from outside. Suppressed; run on.
-			stats.exits[reason].Add(1)
 			continue
 		}
-		stats.exits[reason].Add(1)
-		st.Regs = t.regs
-		if ev.Kind == platform.EventSyscall {
-			// pt_regs at a syscall-stop has rax = -ENOSYS; the kernel
-			// wants the number in both (platform.EventSyscall).
-			st.Regs.Rax = st.Regs.OrigRax
-		}
+		st.Regs = regs
 		return ev, nil
 	}
 }

@@ -46,10 +46,16 @@ const fswES = 1 << 7
 // arch/x86/kernel/traps.c; the signal itself is never delivered (the
 // thread resumes with signal 0): ringbox's kernel decides what the
 // program sees.
-func (c *context) decode(t *stubThread, ws unix.WaitStatus, reqs *uint64) (platform.Event, platform.ExitReason, error) {
+func (c *context) decode(t *stubThread, ws unix.WaitStatus, regs *arch.Registers, reqs *uint64) (platform.Event, platform.ExitReason, error) {
 	sig := ws.StopSignal()
 	if sig == unix.SIGTRAP|0x80 {
 		// PTRACE_O_TRACESYSGOOD marks syscall-stops - ptrace(2).
+		if regs.Rcx != regs.Rip {
+			return compatSyscall(regs)
+		}
+		// pt_regs at a syscall-stop has rax = -ENOSYS; the kernel
+		// wants the number in both (platform.EventSyscall).
+		regs.Rax = regs.OrigRax
 		return platform.Event{Kind: platform.EventSyscall}, platform.ExitSyscall, nil
 	}
 	if stopEvent(ws) != 0 {
@@ -63,7 +69,7 @@ func (c *context) decode(t *stubThread, ws unix.WaitStatus, reqs *uint64) (platf
 			return platform.Event{Kind: platform.EventInterrupt}, platform.ExitInterrupt, nil
 		}
 		return platform.Event{}, platform.ExitOther, nil
-	case unix.SIGSEGV, unix.SIGBUS, unix.SIGILL, unix.SIGFPE, unix.SIGTRAP:
+	case unix.SIGSEGV, unix.SIGBUS, unix.SIGILL, unix.SIGFPE, unix.SIGTRAP, unix.SIGSYS:
 	default:
 		return platform.Event{}, platform.ExitOther, nil
 	}
@@ -90,7 +96,9 @@ func (c *context) decode(t *stubThread, ws unix.WaitStatus, reqs *uint64) (platf
 			// shows it in the signal frame's sigcontext.err.
 			return exc(arch.VectorGP)
 		}
-		return c.pageFault(t, si), platform.ExitPageFault, nil
+		return pageFault(regs, si), platform.ExitPageFault, nil
+	case unix.SIGSYS:
+		return vsyscallFault(regs, si)
 	case unix.SIGBUS:
 		switch si.Code {
 		case busAdraln:
@@ -104,7 +112,7 @@ func (c *context) decode(t *stubThread, ws unix.WaitStatus, reqs *uint64) (platf
 		// BUS_ADRERR, BUS_OBJERR: an access the host could not back.
 		// The memory file never shrinks, so this is the host failing
 		// to supply a page (out of memory); report the fault.
-		ev := c.pageFault(t, si)
+		ev := pageFault(regs, si)
 		ev.NotPresent = false
 		return ev, platform.ExitPageFault, nil
 	case unix.SIGILL:
@@ -143,10 +151,10 @@ func (c *context) decode(t *stubThread, ws unix.WaitStatus, reqs *uint64) (platf
 // pageFault builds the fault event of a SIGSEGV or SIGBUS. The host does
 // not say which access faulted; platform.Event documents what ptrace
 // reports instead, and the error code is built to match.
-func (c *context) pageFault(t *stubThread, si siginfo) platform.Event {
+func pageFault(regs *arch.Registers, si siginfo) platform.Event {
 	ev := platform.Event{Kind: platform.EventFault, Addr: si.Addr, NotPresent: si.Code == segvMaperr}
 	switch {
-	case si.Addr == t.regs.Rip:
+	case si.Addr == regs.Rip:
 		ev.Access = platform.Execute
 	case ev.NotPresent:
 		ev.Access = platform.Read
@@ -180,6 +188,54 @@ func (c *context) fpVector(t *stubThread, reqs *uint64) (arch.Vector, error) {
 		return arch.VectorMF, nil
 	}
 	return arch.VectorXM, nil
+}
+
+// compatSyscall handles a syscall-stop that the syscall instruction did
+// not cause. That instruction always leaves rcx equal to the return
+// address (Intel SDM Vol. 2, SYSCALL), so rcx != rip means int $0x80 (or
+// sysenter), the 32-bit entries. ringbox implements the 64-bit ABI only,
+// so it behaves as Linux built without IA32 emulation, where int $0x80
+// finds no gate and raises #GP with the IDT vector as error code.
+//
+// TODO: a program whose rcx happens to equal the address after its
+// int $0x80 is reported as a 64-bit syscall; sysenter (Intel only) is
+// reported at the wrong address.
+func compatSyscall(regs *arch.Registers) (platform.Event, platform.ExitReason, error) {
+	const intLen = 2 // cd 80
+	regs.Rax = regs.OrigRax
+	regs.OrigRax = noSyscall
+	regs.Rip -= intLen
+	const idtErr = 0x80<<3 | 2 // selector index 0x80, IDT bit
+	return platform.Event{Kind: platform.EventException, Vector: arch.VectorGP, ErrorCode: idtErr}, platform.ExitException, nil
+}
+
+// vsyscallStart is the legacy vsyscall page, which the host maps in
+// every process at a fixed address in the upper half (Linux:
+// arch/x86/include/asm/vsyscall.h VSYSCALL_ADDR).
+const vsyscallStart = 0xffffffffff600000
+
+// sysSeccomp is SYS_SECCOMP, the si_code of a seccomp SIGSYS
+// (include/uapi/asm-generic/siginfo.h; glibc does not define it, so
+// TestHostOnlyEntries checks it by behaviour).
+const sysSeccomp = 1
+
+// vsyscallFault turns the SIGSYS of a call into the vsyscall page (the
+// filter traps it) into the page fault a machine without that page
+// raises: an instruction fetch at the called address. The host emulated
+// a "ret" before the signal (emulate_vsyscall()'s do_ret); undoing it puts
+// rip back at the call target and the return address back on the stack.
+//
+// TODO: the host overwrote rax with the vsyscall's number; Linux with
+// vsyscall=none would show the program's rax.
+func vsyscallFault(regs *arch.Registers, si siginfo) (platform.Event, platform.ExitReason, error) {
+	if si.Code != sysSeccomp || si.Addr < vsyscallStart || si.Addr >= vsyscallStart+arch.PageSize {
+		return platform.Event{}, platform.ExitOther, nil
+	}
+	regs.Rip = si.Addr
+	regs.Rsp -= 8
+	ev := platform.Event{Kind: platform.EventFault, Addr: si.Addr, Access: platform.Execute, NotPresent: true,
+		ErrorCode: arch.PFUser | arch.PFInstr}
+	return ev, platform.ExitPageFault, nil
 }
 
 func errorsIsESRCH(err error) bool { return errors.Is(err, unix.ESRCH) }

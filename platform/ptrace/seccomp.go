@@ -97,7 +97,9 @@ func (p *bpfProgram) resolve() []unix.SockFilter {
 
 // stubSeccompFilter returns the filter. In pseudo code:
 //
-//	if arch != AUDIT_ARCH_X86_64 || ip>>32 != stub>>32: kill
+//	if arch != AUDIT_ARCH_X86_64: kill
+//	if ip>>32 == 0xffffffff: trap      (the vsyscall page, see below)
+//	if ip>>32 != stub>>32: kill
 //	X = nr
 //	for each stub syscall instruction s:
 //		if ip&0xffffffff == s.ip&0xffffffff:
@@ -110,6 +112,7 @@ func stubSeccompFilter() []unix.SockFilter {
 	p.stmt(ldAbs, seccompDataArch)
 	p.jeq(unix.AUDIT_ARCH_X86_64, "", "kill")
 	p.stmt(ldAbs, seccompDataIPHigh)
+	p.jeq(vsyscallStart>>32, "trap", "")
 	p.jeq(uint32(stubStart>>32), "", "kill")
 	p.stmt(ldAbs, seccompDataNR)
 	p.stmt(unix.BPF_MISC|unix.BPF_TAX, 0)
@@ -127,6 +130,12 @@ func stubSeccompFilter() []unix.SockFilter {
 		}
 		p.ja("kill")
 	}
+	// A call into the legacy vsyscall page is emulated by the host, which
+	// asks seccomp first (Linux: arch/x86/entry/vsyscall/vsyscall_64.c:
+	// emulate_vsyscall()). SIGSYS instead of a kill lets the platform
+	// report the fault that a machine without the page (KVM) raises.
+	p.label("trap")
+	p.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_TRAP)
 	p.label("allow")
 	p.stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_ALLOW)
 	p.label("kill")
