@@ -65,9 +65,6 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 		return platform.Event{}, fmt.Errorf("vmm: Switch with a foreign address space %T", as)
 	}
 	interrupted := platform.Event{Kind: platform.EventInterrupt, CPU: -1}
-	if c.pending.CompareAndSwap(true, false) {
-		return interrupted, nil
-	}
 	if c.lastSyscall && st.Regs.Eflags&arch.FlagTF != 0 {
 		// Stepping over syscall: Linux reports the single-step trap
 		// when the system call returns (arch/x86/entry/common.c:
@@ -89,6 +86,7 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 	tid := unix.Gettid()
 	v, err := c.p.acquire(c, tid)
 	if errors.Is(err, errInterrupted) {
+		// No vCPU was free; nothing ran and no vCPU counts it.
 		c.pending.Store(false)
 		return interrupted, nil
 	}
@@ -97,6 +95,12 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 	}
 	defer c.p.release(v)
 	interrupted.CPU = v.id
+	if c.pending.CompareAndSwap(true, false) {
+		// Interrupted before running: counted as an interrupt exit of
+		// the vCPU it would have run on.
+		v.stats.exits[platform.ExitInterrupt].Add(1)
+		return interrupted, nil
+	}
 	if err := c.loadFP(v, st); err != nil {
 		return platform.Event{}, fmt.Errorf("vmm: vCPU %d: %w", v.id, err)
 	}
@@ -110,8 +114,13 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 		c.current.Store(nil)
 		v.leave()
 	}()
-	for {
+	for first := true; ; first = false {
 		if c.pending.CompareAndSwap(true, false) {
+			if first {
+				// Interrupt arrived between acquiring and here;
+				// later ones follow an EINTR exit, counted below.
+				v.stats.exits[platform.ExitInterrupt].Add(1)
+			}
 			return interrupted, nil
 		}
 		v.prepare(&st.Regs, a, a.gen.Load())

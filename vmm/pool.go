@@ -1,7 +1,7 @@
 package vmm
 
 // acquire takes a free vCPU for c on OS thread tid, waiting while all are
-// busy. It prefers, in order: the vCPU last run on tid (KVM pays a
+// busy (an Interrupt ends the wait with errInterrupted). It prefers, in order: the vCPU last run on tid (KVM pays a
 // synchronize_rcu() when a vCPU's thread changes), the vCPU that holds
 // c's FP state, a vCPU never run, any free one. Before returning it saves
 // the FP state of the vCPU's previous owner into that context.
@@ -9,12 +9,12 @@ func (p *Platform) acquire(c *context, tid int) (*vcpu, error) {
 	p.mu.Lock()
 	var v *vcpu
 	for {
+		if v = p.pickLocked(c, tid); v != nil {
+			break
+		}
 		if c.pending.Load() {
 			p.mu.Unlock()
 			return nil, errInterrupted
-		}
-		if v = p.pickLocked(c, tid); v != nil {
-			break
 		}
 		p.cond.Wait()
 	}
