@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ringbox/ringbox/platform"
 )
 
 func init() {
@@ -78,16 +80,25 @@ func sysRead(t *Task, a *syscallArgs) (uint64, error) {
 // access_ok() before clamping n to MAX_RW_COUNT). It returns after the
 // first short read, as read(2) may.
 //
-// TODO(ringbox): data read from a pipe is lost when the copy to user
-// memory then faults; Linux copies first and leaves it in the pipe.
+// The read is limited to the part of the buffer that is mapped writable,
+// so that data is not consumed (from a pipe, say) and then lost to a
+// fault: Linux copies to user memory as it goes and stops at the first
+// fault, leaving the rest where it was.
+//
 // TODO(ringbox): one call reads at most ioChunk bytes, so a large read of
 // /dev/zero returns short; Linux fills the whole buffer.
 func readInto(t *Task, rd rwReader, addr, n uint64) (uint64, error) {
 	if !userRangeOK(addr, n) {
 		return 0, unix.EFAULT
 	}
-	n = min(n, maxRW)
-	buf := make([]byte, min(n, ioChunk))
+	n = min(n, maxRW, ioChunk)
+	if n > 0 {
+		n = t.writablePrefix(addr, n)
+		if n == 0 {
+			return 0, unix.EFAULT
+		}
+	}
+	buf := make([]byte, n)
 	got, err := rd(buf)
 	if got > 0 {
 		if cerr := t.CopyOut(addr, buf[:got]); cerr != nil {
@@ -183,6 +194,24 @@ func sysPwrite64(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, unix.EBADF
 	}
 	return writeFrom(t, func(b []byte) (int, error) { return f.PWrite(t, b, off) }, a.u(1), a.u(2))
+}
+
+// writablePrefix returns how much of [addr, addr+n) is mapped writable
+// from addr on.
+func (t *Task) writablePrefix(addr, n uint64) uint64 {
+	mm := t.mm
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	end := addr + n
+	a := addr
+	for a < end {
+		i := mm.findLocked(a)
+		if i < 0 || mm.vmas[i].perms&platform.Write == 0 {
+			break
+		}
+		a = mm.vmas[i].end
+	}
+	return min(a, end) - addr
 }
 
 // fdSeekable returns the file at fd if it has a position (Linux:
@@ -313,11 +342,27 @@ func sysReadv(t *Task, a *syscallArgs) (uint64, error) {
 
 // readIovecsInto makes one read of up to ioChunk bytes and scatters it
 // over the vectors, so that a pipe's readv fills several vectors at once.
+// As in readInto, the read stops where the writable memory does.
 func readIovecsInto(t *Task, rd rwReader, iov []iovec, total uint64) (uint64, error) {
 	if total == 0 {
 		return 0, nil
 	}
-	buf := make([]byte, min(total, ioChunk))
+	var room uint64
+	for _, v := range iov {
+		if room >= ioChunk {
+			break
+		}
+		c := min(v.len, ioChunk-room)
+		w := t.writablePrefix(v.base, c)
+		room += w
+		if w < c {
+			break
+		}
+	}
+	if room == 0 {
+		return 0, unix.EFAULT
+	}
+	buf := make([]byte, room)
 	n, err := rd(buf)
 	if n <= 0 {
 		return 0, err
