@@ -1,6 +1,8 @@
 package ptrace
 
 import (
+	"fmt"
+	"os"
 	"runtime"
 	"testing"
 
@@ -42,6 +44,16 @@ func BenchmarkSyscallRoundTrip(b *testing.B) {
 	defer f.close()
 	as, c := f.as, f.ctx
 	st := f.state(progSyscallLoop)
+	if _, err := c.Switch(as, st); err != nil {
+		b.Fatalf("Switch: %v", err)
+	}
+	// On-CPU time of the tracer and the stub thread, which unlike wall
+	// time does not count waiting for a CPU on a busy machine.
+	threads := []string{
+		"/proc/thread-self/schedstat",
+		fmt.Sprintf("/proc/%d/task/%d/schedstat", stubPID(as), stubTID(c)),
+	}
+	cpu0 := onCPUNanos(b, threads)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		ev, err := c.Switch(as, st)
@@ -51,10 +63,29 @@ func BenchmarkSyscallRoundTrip(b *testing.B) {
 		st.Regs.SetReturn(1)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(onCPUNanos(b, threads)-cpu0)/float64(b.N), "cpu-ns/op")
 	var reqs, exits uint64
 	for _, s := range f.p.Stats() {
 		reqs += s.Ioctls
 		exits += s.Exits[platform.ExitSyscall]
 	}
 	b.ReportMetric(float64(reqs)/float64(exits), "ptrace-reqs/syscall")
+}
+
+// onCPUNanos sums the time the threads ran, from the first field of
+// /proc/<pid>/task/<tid>/schedstat (Documentation/scheduler/sched-stats.rst).
+func onCPUNanos(tb testing.TB, paths []string) uint64 {
+	var sum uint64
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			tb.Fatalf("read %s: %v", p, err)
+		}
+		var ns uint64
+		if _, err := fmt.Sscan(string(b), &ns); err != nil {
+			tb.Fatalf("parse %s: %v", p, err)
+		}
+		sum += ns
+	}
+	return sum
 }
