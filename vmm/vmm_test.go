@@ -296,3 +296,78 @@ func BenchmarkSyscallRoundTrip(b *testing.B) {
 	s := p.VCPUStats()[0]
 	b.ReportMetric(float64(s.Ioctls)/float64(b.N), "ioctls/op")
 }
+
+// progStoreMXCSR: 0x0: stmxcsr [rbx]; 0x3: syscall; 0x5: jmp 0x0.
+var progStoreMXCSR = []byte{0x0f, 0xae, 0x1b, 0x0f, 0x05, 0xeb, 0xf9}
+
+// TestFPSwitchBetweenContexts: two contexts alternate on one vCPU; each
+// keeps its own FP state although only context switches move it.
+func TestFPSwitchBetweenContexts(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newKVMEnv(t, 1, progStoreMXCSR)
+	mxcsr := []uint32{arch.DefaultMXCSR | 1<<13, arch.DefaultMXCSR | 3<<13}
+	var ctxs []platform.Context
+	var states []*arch.State
+	for i, m := range mxcsr {
+		c := e.newContext(t)
+		defer c.Release()
+		st := newTestState(userCode)
+		st.Regs.Rbx = userData + uint64(8*i)
+		fp := arch.NewFPState(e.p.FPStateSize())
+		fp[24], fp[25] = byte(m), byte(m>>8)
+		st.SetFP(fp)
+		ctxs, states = append(ctxs, c), append(states, st)
+	}
+	mem := e.mf.Bytes(e.data)
+	for round := 0; round < 3; round++ {
+		for i, c := range ctxs {
+			clear(mem[8*i : 8*i+4])
+			states[i].Regs.Rip = userCode
+			ev, err := c.Switch(e.as, states[i])
+			if err != nil || ev.Kind != platform.EventSyscall {
+				t.Fatalf("round %d context %d: %+v, %v", round, i, ev, err)
+			}
+			if got := uint32(mem[8*i]) | uint32(mem[8*i+1])<<8; got != mxcsr[i] {
+				t.Errorf("round %d context %d: MXCSR %#x, want %#x", round, i, got, mxcsr[i])
+			}
+		}
+	}
+	for i, c := range ctxs {
+		if err := c.PullFPState(states[i]); err != nil {
+			t.Fatal(err)
+		}
+		if got := states[i].FP.MXCSR(); got != mxcsr[i] {
+			t.Errorf("context %d: pulled MXCSR %#x, want %#x", i, got, mxcsr[i])
+		}
+	}
+	if got := e.p.VCPUStats()[0].FPSwitches; got < 4 {
+		t.Errorf("FP switches = %d, want at least 4 (contexts alternate)", got)
+	}
+}
+
+// TestCloseFreesMemory: the platform's pages (page tables, ring-0 region)
+// come from the memory file and go back to it.
+func TestCloseFreesMemory(t *testing.T) {
+	platformtest.RequireKVM(t)
+	mf := newTestMemfile(t, 16<<20)
+	p := newOrSkip(t, mf, 2)
+	if mf.Usage() == 0 {
+		t.Errorf("no memory-file pages used by the platform")
+	}
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := alloc(t, mf, 1)
+	if err := as.MapFile(userData, page, platform.ReadWrite); err != nil {
+		t.Fatal(err)
+	}
+	as.Release()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mf.Usage(), uint64(arch.PageSize); got != want {
+		t.Errorf("usage after Close = %d, want %d (the test's own page)", got, want)
+	}
+}
