@@ -42,6 +42,9 @@ type context struct {
 
 	pending atomic.Bool
 	running atomic.Bool
+	// kickWaiter wakes a Switch waiting for a vCPU; Interrupt sends
+	// without blocking.
+	kickWaiter chan struct{}
 	// kick is pid<<32|tid of the stub thread while running.
 	kick atomic.Uint64
 }
@@ -69,11 +72,35 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 			return platform.Event{}, err
 		}
 	}
-	cpu := <-c.p.cpus
+	cpu, ok := c.acquireCPU()
+	if !ok {
+		return platform.Event{Kind: platform.EventInterrupt, CPU: -1}, nil
+	}
 	ev, err := c.run(t, st, &c.p.stats[cpu])
 	c.p.cpus <- cpu
 	ev.CPU = cpu
 	return ev, err
+}
+
+// acquireCPU takes a free vCPU, waiting for one if all are busy; ok is
+// false if Interrupt came first (the event then has CPU -1: it ran on no
+// vCPU).
+func (c *context) acquireCPU() (cpu int, ok bool) {
+	select {
+	case cpu = <-c.p.cpus:
+		return cpu, true
+	default:
+	}
+	for {
+		select {
+		case cpu = <-c.p.cpus:
+			return cpu, true
+		case <-c.kickWaiter:
+			if c.pending.Swap(false) {
+				return -1, false
+			}
+		}
+	}
 }
 
 // run loads st into t, runs it to the next event and stores the
@@ -207,6 +234,10 @@ func (c *context) PullFPState(st *arch.State) error {
 // Interrupt implements platform.Context.Interrupt.
 func (c *context) Interrupt() {
 	c.pending.Store(true)
+	select {
+	case c.kickWaiter <- struct{}{}:
+	default:
+	}
 	if !c.running.Load() {
 		return
 	}

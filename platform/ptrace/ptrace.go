@@ -203,7 +203,7 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 // NewContext implements platform.Platform.NewContext. The context gets its
 // stub thread when it first runs in an address space.
 func (p *Platform) NewContext() (platform.Context, error) {
-	return &context{p: p}, nil
+	return &context{p: p, kickWaiter: make(chan struct{}, 1)}, nil
 }
 
 // forget drops a released address space.

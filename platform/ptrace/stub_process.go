@@ -169,6 +169,12 @@ func (a *addressSpace) cloneThread(l *tracee) (tid, error) {
 // of every other thread. It runs on the control thread (the leader's
 // tracer and parent).
 func (a *addressSpace) killAndReap() {
+	if a.pid <= 0 {
+		// kill(0) or kill(-1) would hit ringbox's process group or every
+		// process of the user: never signal a non-positive pid.
+		a.p.log.Error("stub has no pid; nothing to kill", zap.Int("pid", int(a.pid)))
+		return
+	}
 	if err := unix.Kill(int(a.pid), unix.SIGKILL); err != nil && err != unix.ESRCH {
 		a.p.log.Error("kill stub", zap.Int("pid", int(a.pid)), zap.Error(err))
 	}
