@@ -26,6 +26,13 @@ type stubThread struct {
 	reaped bool
 }
 
+// isReaped reports whether the thread is gone.
+func (t *stubThread) isReaped() bool {
+	t.as.mu.Lock()
+	defer t.as.mu.Unlock()
+	return t.reaped
+}
+
 // context runs one task. It implements platform.Context.
 //
 // Interrupt protocol: Interrupt sets pending and, if the context is
@@ -264,7 +271,9 @@ func (c *context) Release() {
 // from the thread it had elsewhere.
 func (c *context) enter(a *addressSpace, st *arch.State) (*stubThread, error) {
 	if old := c.thread; old != nil {
-		if !st.FPValid {
+		// A thread killed with its address space (execve releases the
+		// old one first) has no FP state left to carry.
+		if !st.FPValid && !old.isReaped() {
 			if err := c.PullFPState(st); err != nil {
 				c.p.log.Warn("FP state lost moving to a new address space", zap.Error(err))
 			}
@@ -329,10 +338,7 @@ func (t *stubThread) seize() error {
 // leave makes the context's stub thread exit and reaps it.
 func (c *context) leave(t *stubThread) {
 	a := t.as
-	a.mu.Lock()
-	reaped := t.reaped
-	a.mu.Unlock()
-	if reaped {
+	if t.isReaped() {
 		return
 	}
 	if self := tid(unix.Gettid()); self != t.tracer {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/ringbox/ringbox/arch"
 	"github.com/ringbox/ringbox/platform"
 	"github.com/ringbox/ringbox/platform/memfile"
 	"github.com/ringbox/ringbox/platform/platformtest"
@@ -88,4 +89,48 @@ func onCPUNanos(tb testing.TB, paths []string) uint64 {
 		sum += ns
 	}
 	return sum
+}
+
+// BenchmarkNewAddressSpace measures starting a stub (fork, exec, walls)
+// and killing and reaping it.
+func BenchmarkNewAddressSpace(b *testing.B) {
+	f := newFixture(b)
+	defer f.close()
+	for i := 0; i < b.N; i++ {
+		as, err := f.p.NewAddressSpace()
+		if err != nil {
+			b.Fatalf("NewAddressSpace: %v", err)
+		}
+		as.Release()
+	}
+}
+
+// BenchmarkMapFile measures one injected mmap: from the task whose stub
+// thread is stopped in the address space (direct), and from a goroutine
+// without one (through the control goroutine).
+func BenchmarkMapFile(b *testing.B) {
+	for _, direct := range []bool{true, false} {
+		b.Run(map[bool]string{true: "direct", false: "control"}[direct], func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			f := newFixture(b)
+			defer f.close()
+			st := f.state(progSyscallLoop)
+			if direct {
+				if _, err := f.ctx.Switch(f.as, st); err != nil {
+					b.Fatalf("Switch: %v", err)
+				}
+			}
+			fr, err := f.mf.Allocate(1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := f.as.MapFile(testCode+arch.PageSize, fr, platform.ReadWrite); err != nil {
+					b.Fatalf("MapFile: %v", err)
+				}
+			}
+		})
+	}
 }
