@@ -70,8 +70,8 @@ func testInterrupt(t *testing.T, e *env) {
 	for _, s := range e.p.Stats() {
 		n += s.Exits[platform.ExitInterrupt]
 	}
-	if n < 2 {
-		t.Errorf("interrupt exits in Stats = %d, want at least 2", n)
+	if n < 1 {
+		t.Errorf("interrupt exits in Stats = %d, want at least 1 (the busy loop's)", n)
 	}
 }
 

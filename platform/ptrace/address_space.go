@@ -1,6 +1,7 @@
 package ptrace
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -108,6 +109,11 @@ func (a *addressSpace) MapFile(addr uint64, fr memfile.FileRange, at platform.Ac
 		return fmt.Errorf("ptrace: MapFile of %v outside the memory file", fr)
 	}
 	_, err := a.syscall(unix.SYS_MMAP, addr, length, accessProt(at), unix.MAP_SHARED|unix.MAP_FIXED, stubFD, fr.Start)
+	if errors.Is(err, unix.ENOMEM) {
+		// Each mapping of a discontiguous file range is a host VMA.
+		return fmt.Errorf("ptrace: mmap %v at %#x in stub %d: %w (the host's vm.max_map_count bounds a stub's mappings)",
+			fr, addr, a.pid, err)
+	}
 	if err != nil {
 		return fmt.Errorf("ptrace: mmap %v at %#x (%v) in stub %d: %w", fr, addr, at, a.pid, err)
 	}
