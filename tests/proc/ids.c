@@ -53,30 +53,57 @@ static int child_setsid(void *arg)
 	return 0;
 }
 
-/* child_setpgid: a child making itself a group leader, then moving back. */
+/* child_setpgid: a child makes itself a group leader, its own child does
+ * the same and then moves back into the first group. The groups are made
+ * here, rather than using ours, because ours may lie outside our pid
+ * namespace (getpgrp() == 0 when we run as a namespace's init). */
 static int child_setpgid(void *arg)
 {
-	pid_t orig = *(pid_t *)arg;
+	(void)arg;
 	if (setpgid(0, 0) != 0 || getpgrp() != getpid())
 		return 1;
-	if (getpgid(0) != getpid())
-		return 2;
-	/* Moving back into the parent's group, same session: allowed. */
-	if (setpgid(0, orig) != 0 || getpgrp() != orig)
-		return 3;
-	return 0;
+	pid_t grp = getpid();
+	pid_t p = fork();
+	if (p == 0) {
+		if (setpgid(0, 0) != 0 || getpgrp() != getpid())
+			_exit(2);
+		if (getpgid(0) != getpid())
+			_exit(3);
+		/* Moving into another group of the session: allowed. */
+		if (setpgid(0, grp) != 0 || getpgrp() != grp)
+			_exit(4);
+		_exit(0);
+	}
+	int st;
+	waitpid(p, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 5;
 }
 
-/* child_pgid_othersession: a group in another session is EPERM. */
+/* child_pgid_othersession: a group of another session is EPERM. The
+ * child makes group G; its child starts a new session and forks; that
+ * grandchild (not a session leader) tries to join G. */
 static int child_pgid_othersession(void *arg)
 {
-	pid_t orig = *(pid_t *)arg;
-	if (setsid() < 0)
+	(void)arg;
+	if (setpgid(0, 0) != 0)
 		return 1;
-	errno = 0;
-	if (setpgid(0, orig) != -1 || errno != EPERM)
-		return 2;
-	return 0;
+	pid_t g = getpid();
+	pid_t d = fork();
+	if (d == 0) {
+		if (setsid() < 0)
+			_exit(2);
+		pid_t e = fork();
+		if (e == 0) {
+			errno = 0;
+			_exit(setpgid(0, g) == -1 && errno == EPERM ? 0 : 3);
+		}
+		int st;
+		waitpid(e, &st, 0);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 4);
+	}
+	int st;
+	waitpid(d, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 5;
 }
 
 int main(void)
@@ -100,9 +127,8 @@ int main(void)
 	check_err(setpgid(0x3ffffff0, 0), ESRCH, "setpgid(nonexistent) ESRCH");
 
 	check_eq(in_child(child_setsid, NULL), 0, "child setsid: new session, leader, second setsid EPERM, setpgid EPERM");
-	pid_t pg = getpgrp();
-	check_eq(in_child(child_setpgid, &pg), 0, "child setpgid(0,0) then back to parent's group");
-	check_eq(in_child(child_pgid_othersession, &pg), 0, "setpgid into another session's group EPERM");
+	check_eq(in_child(child_setpgid, NULL), 0, "setpgid(0,0) makes a group, setpgid(0, other) joins one of the session");
+	check_eq(in_child(child_pgid_othersession, NULL), 0, "setpgid into another session's group EPERM");
 
 	/* The parent may set a child's group before the child execs. */
 	int pfd[2];

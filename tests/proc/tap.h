@@ -144,10 +144,21 @@ static __attribute__((unused)) void tap_watchdog(void)
 }
 
 /* tap_init unbuffers stdout, so that a fork never duplicates pending
- * output and a crash never loses it, and arms the watchdog. */
+ * output and a crash never loses it, starts from default signal
+ * dispositions and an empty mask (ignored dispositions and the mask are
+ * inherited across execve, and a shell running us in the background
+ * ignores SIGINT and SIGQUIT), and arms the watchdog. */
 static __attribute__((unused)) void tap_init(void)
 {
+	sigset_t none;
 	setvbuf(stdout, NULL, _IONBF, 0);
+	for (int s = 1; s < 32; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+		signal(s, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	tap_watchdog();
 }
 
