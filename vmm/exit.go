@@ -69,6 +69,9 @@ func (v *vcpu) decodeIO(regs *arch.Registers) (exitResult, error) {
 		v.mode = modeSyscall
 		return v.syscallEvent(regs), nil
 	case io.port == guest.ExceptionPort:
+		// KVM reports RIP on the out (fast PIO; it skips the out on
+		// the next KVM_RUN); accept the address after it too, which
+		// other backends report.
 		vec, ok := exceptionAt(k.RIP)
 		if out := CodeVA + uint64(guest.SlotException(vec)*guest.SlotSize+guest.ExceptionOutOffset(vec)); !ok || (k.RIP != out && k.RIP != out+2) {
 			return exitResult{}, fmt.Errorf("exception exit from unexpected RIP %#x", k.RIP)
