@@ -171,7 +171,7 @@ func mutex(t *tap) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 20000; i++ {
+			for i := 0; i < 5000; i++ {
 				mu.Lock()
 				count++
 				if i%1000 == 0 {
@@ -182,7 +182,7 @@ func mutex(t *tap) {
 		}()
 	}
 	wg.Wait()
-	t.eq(count, 160000, "8 goroutines x 20000 increments under a contended sync.Mutex")
+	t.eq(count, 40000, "8 goroutines x 5000 increments under a contended sync.Mutex")
 
 	var rw sync.RWMutex
 	var cv = sync.NewCond(&mu)
