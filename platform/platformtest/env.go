@@ -39,6 +39,7 @@ func Run(t *testing.T, newPlatform func(t *testing.T, mf *memfile.MemoryFile) pl
 		{"Interrupt", testInterrupt},
 		{"FPState", testFPState},
 		{"MapUnmapProtect", testMapUnmapProtect},
+		{"UnmapWhileRunning", testUnmapWhileRunning},
 		{"ReservedRanges", testReservedRanges},
 		{"AddressSpaceIsolation", testIsolation},
 		{"ManyContextsOneAddressSpace", testManyContexts},

@@ -1,7 +1,9 @@
 package platformtest
 
 import (
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/ringbox/ringbox/arch"
 	"github.com/ringbox/ringbox/platform"
@@ -140,5 +142,63 @@ func testIsolation(t *testing.T, e *env) {
 	}
 	if got, ev := load(t, c, spaces[1], st); ev.Kind != platform.EventSyscall || got != 101 {
 		t.Errorf("load in address space 1 after unmap in 0: event %v, value %d, want syscall, 101", ev.Kind, got)
+	}
+}
+
+// progTouchLoop counts its iterations at [rbx+8] and reads [rbx], forever.
+var progTouchLoop = []byte{
+	0x48, 0xff, 0x43, 0x08, // 0x0: inc qword [rbx+8]
+	0x48, 0x8b, 0x03, // 0x4: mov rax, [rbx]
+	0xeb, 0xf7, // 0x7: jmp 0x0
+}
+
+// testUnmapWhileRunning unmaps a page that another thread is using in
+// user mode: when Unmap returns, that thread must fault (DESIGN.md, TLB
+// coherence: the running vCPU must drop its stale translation).
+func testUnmapWhileRunning(t *testing.T, e *env) {
+	as := e.newAS(t)
+	e.mapCode(t, as, progTouchLoop)
+	data := e.page(t, nil)
+	e.mapPage(t, as, dataAddr, data, platform.ReadWrite)
+
+	type result struct {
+		ev  platform.Event
+		err error
+	}
+	c, err := e.p.NewContext()
+	if err != nil {
+		t.Fatalf("NewContext: %v", err)
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer c.Release()
+		st := e.newState(codeAddr)
+		st.Regs.Rbx = dataAddr
+		ev, err := c.Switch(as, st)
+		done <- result{ev: ev, err: err}
+	}()
+	// Wait until the loop runs: its counter moves.
+	for e.word(data, 8) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	as.Unmap(dataAddr, arch.PageSize)
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		// A watchdog, not a timing assertion: the loop would spin
+		// forever on a stale translation.
+		c.Interrupt()
+		r = <-done
+		t.Errorf("the loop still ran 30s after Unmap returned: a stale mapping survived")
+	}
+	if r.err != nil {
+		t.Fatalf("Switch: %v", r.err)
+	}
+	if r.ev.Kind != platform.EventFault || r.ev.Addr&^(arch.PageSize-1) != dataAddr || !r.ev.NotPresent {
+		t.Errorf("event = %v at %#x (not present %v), want a not-present fault in the page at %#x",
+			r.ev.Kind, r.ev.Addr, r.ev.NotPresent, uint64(dataAddr))
 	}
 }
