@@ -126,6 +126,7 @@ func TestSeccompKillsStrayCalls(t *testing.T) {
 	}{
 		{"getpid from the inject site", stubInjectSyscall, unix.SYS_GETPID},
 		{"clone from the inject site", stubInjectSyscall, unix.SYS_CLONE},
+		{"mprotect from the inject site", stubInjectSyscall, unix.SYS_MPROTECT},
 		{"mmap from the clone site", stubCloneSyscall, unix.SYS_MMAP},
 		{"getpid from the wait loop", stubWaitSyscall, unix.SYS_GETPID},
 		{"mmap from program memory", testCode, unix.SYS_MMAP},

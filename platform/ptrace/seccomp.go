@@ -29,7 +29,7 @@ var stubSyscalls = []struct {
 	ip  uint64 // address after the syscall instruction
 	nrs []uint32
 }{
-	{stubInjectSyscall + syscallInsnLen, []uint32{unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_MPROTECT, unix.SYS_EXIT}},
+	{stubInjectSyscall + syscallInsnLen, []uint32{unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_EXIT}},
 	{stubCloneSyscall + syscallInsnLen, []uint32{unix.SYS_CLONE}},
 	{stubWaitSyscall + syscallInsnLen, []uint32{unix.SYS_PAUSE}},
 }
