@@ -35,15 +35,14 @@ int main(void)
 	ok(waitpid(c, &st, __WALL | WNOHANG) == 0 && proc_state(c) == 'S',
 	   "suppressing SIGSTOP avoids the group-stop", "state %c", proc_state(c));
 
-	// 8-9: SIGTSTP (default action stop) behaves the same.
-	kill(c, SIGTSTP);
-	check_status(wait_pid(c), STOPPED(SIGTSTP), "SIGTSTP gives a signal-delivery-stop");
-	pt(PTRACE_CONT, c, 0, SIGTSTP);
-	check_status(wait_pid(c), STOPPED(SIGTSTP), "injected SIGTSTP reports a group-stop with SIGTSTP");
+	// 8-9: the stop signal can be replaced at injection. (SIGTSTP is not
+	// used: its stop is discarded in an orphaned process group, which
+	// depends on how the test is started.)
+	kill(c, SIGSTOP);
+	check_status(wait_pid(c), STOPPED(SIGSTOP), "another SIGSTOP signal-delivery-stop");
+	pt(PTRACE_CONT, c, 0, SIGUSR2);
+	check_status(wait_pid(c), KILLED(SIGUSR2), "injecting SIGUSR2 instead delivers SIGUSR2, not a stop");
 	kill_reap(c);
-
-	// 10: a handled SIGTSTP does not stop: the handler's signal is delivered.
-	// (Covered by signal delivery in siginfo.c.)
 
 	// 10-14: attaching to a stopped process turns its group-stop into a ptrace-stop.
 	c = spawn_sleeper();

@@ -105,6 +105,18 @@ struct peeksiginfo_args {
 /* The event number of a stop status, 0 if none. */
 #define STATUS_EVENT(st) ((unsigned)(st) >> 16)
 
+/* kill is wrapped so that a failed spawn (pid -1 or 0) can never signal
+ * every process of the machine or our whole process group. */
+static inline int tap_safe_kill(pid_t pid, int sig)
+{
+	if (pid <= 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	return (int)syscall(SYS_kill, pid, sig);
+}
+#define kill(pid, sig) tap_safe_kill(pid, sig)
+
 static int tap_n, tap_failed, tap_passed;
 static pid_t tap_kids[256];
 static int tap_nkids;
