@@ -198,7 +198,7 @@ func (c *context) loadDebug(v *vcpu) error {
 		v.debugOwner = c
 		return nil
 	}
-	d := kvm.DebugRegs{DR6: arch.DR6Reserved, DR7: c.debug[7]}
+	d := kvm.DebugRegs{DR6: arch.DR6Reserved, DR7: userDR7(c.debug)}
 	copy(d.DB[:], c.debug[:4])
 	v.stats.ioctls.Add(1)
 	if err := v.h.setDebugRegs(&d); err != nil {
@@ -206,6 +206,30 @@ func (c *context) loadDebug(v *vcpu) error {
 	}
 	v.debugOwner, v.loadedDR7 = c, c.debug[7]
 	return nil
+}
+
+// DR7 fields (Intel SDM Vol. 3, 18.2.4).
+const (
+	dr7GD       = 1 << 13 // general detect: #DB on MOV DR
+	dr7EnableN  = 0x3     // L and G bits of one breakpoint, at 2*n
+	dr7LenShift = 18      // LEN of breakpoint n at 18+4*n, RW at 16+4*n
+)
+
+// userDR7 returns the DR7 to load for debug registers dr: breakpoints
+// whose range reaches beyond the user half are disabled, so that no
+// breakpoint can fire in the ring-0 region (Linux refuses them in
+// arch/x86/kernel/hw_breakpoint.c:arch_build_bp_info() via
+// arch_check_bp_in_kernelspace()), and general detect is cleared.
+func userDR7(dr [8]uint64) uint64 {
+	dr7 := dr[7] &^ dr7GD
+	for n := 0; n < 4; n++ {
+		// LEN encodings 00, 01, 11, 10 mean 1, 2, 4, 8 bytes.
+		size := [4]uint64{1, 2, 8, 4}[dr7>>(dr7LenShift+4*n)&3]
+		if end := dr[n] + size; end < dr[n] || end > arch.MaxUserAddress {
+			dr7 &^= dr7EnableN << (2 * n)
+		}
+	}
+	return dr7
 }
 
 // PullFPState implements platform.Context.PullFPState.

@@ -195,60 +195,115 @@ func TestSingleStepOverSyscall(t *testing.T) {
 	}
 }
 
-// progLoadLoop reads [rbx] forever: 0x0: mov rax, [rbx]; 0x3: jmp 0x0.
-var progLoadLoop = []byte{0x48, 0x8b, 0x03, 0xeb, 0xfb}
+// progLoadStoreLoop reads [rbx] forever from 0x0 (0x0: mov rax, [rbx];
+// 0x3: jmp 0x0) or writes it forever from 0x5 (0x5: mov [rbx], rax;
+// 0x8: jmp 0x5).
+var progLoadStoreLoop = []byte{0x48, 0x8b, 0x03, 0xeb, 0xfb, 0x48, 0x89, 0x03, 0xeb, 0xfb}
 
-// TestUnmapShootdown: a thread spinning on loads from a page on one vCPU
-// must fault once another thread unmaps the page (DESIGN.md, TLB
-// coherence).
-func TestUnmapShootdown(t *testing.T) {
-	e := newKVMEnv(t, 2, progLoadLoop)
-	type result struct {
-		ev  platform.Event
-		rip uint64
-		err error
+// TestShootdown: a thread spinning on accesses to a page on one vCPU must
+// fault once another thread removes or narrows the mapping (DESIGN.md, TLB
+// coherence): Unmap and MapFile must not return while a vCPU may still
+// use the old translation.
+func TestShootdown(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		entry      uint64
+		change     func(e *kvmEnv) error
+		access     platform.AccessType
+		notPresent bool
+	}{
+		{"unmap", userCode, func(e *kvmEnv) error { e.as.Unmap(userData, arch.PageSize); return nil }, platform.Read, true},
+		{"write protect", userCode + 5, func(e *kvmEnv) error {
+			return e.as.MapFile(userData, e.data, platform.Read)
+		}, platform.Write, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newKVMEnv(t, 2, progLoadStoreLoop)
+			type result struct {
+				ev  platform.Event
+				rip uint64
+				err error
+			}
+			done := make(chan result, 1)
+			c := e.newContext(t)
+			defer c.Release()
+			go func() {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				st := newTestState(tc.entry)
+				st.Regs.Rbx = userData
+				ev, err := c.Switch(e.as, st)
+				done <- result{ev, st.Regs.Rip, err}
+			}()
+			// Let the loop run in the guest so that the page is in the
+			// vCPU's TLB; the check below holds whenever the change
+			// happens, this only makes the test meaningful.
+			for i := 0; i < 100 && e.p.cpus[0].kickASLoaded() == nil && e.p.cpus[1].kickASLoaded() == nil; i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if err := tc.change(e); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case r := <-done:
+				if r.err != nil {
+					t.Fatalf("Switch: %v", r.err)
+				}
+				if r.ev.Kind != platform.EventFault || r.ev.Addr != userData || r.ev.Access != tc.access || r.ev.NotPresent != tc.notPresent {
+					t.Errorf("event after the change = %+v, want a %v fault at %#x (not present: %v)", r.ev, tc.access, uint64(userData), tc.notPresent)
+				}
+			case <-time.After(60 * time.Second):
+				c.Interrupt()
+				r := <-done
+				t.Fatalf("no fault after the change: the loop still uses the old mapping (stopped by Interrupt with %v at %#x)", r.ev.Kind, r.rip)
+			}
+			var shootdowns uint64
+			for _, s := range e.p.VCPUStats() {
+				shootdowns += s.Shootdowns
+			}
+			if shootdowns == 0 {
+				t.Errorf("no shootdown counted")
+			}
+		})
 	}
-	started := make(chan struct{})
-	done := make(chan result, 1)
-	c := e.newContext(t)
-	defer c.Release()
+}
+
+// TestInterruptWaitingForVCPU: a context waiting for a vCPU (all busy)
+// returns EventInterrupt when interrupted, without running.
+func TestInterruptWaitingForVCPU(t *testing.T) {
+	e := newKVMEnv(t, 1, []byte{0xeb, 0xfe}) // jmp .
+	busy, waiting := e.newContext(t), e.newContext(t)
+	defer busy.Release()
+	defer waiting.Release()
+	busyDone := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		st := newTestState(userCode)
-		st.Regs.Rbx = userData
-		close(started)
-		ev, err := c.Switch(e.as, st)
-		done <- result{ev, st.Regs.Rip, err}
+		_, err := busy.Switch(e.as, newTestState(userCode))
+		busyDone <- err
 	}()
-	<-started
-	// Wait until the loop has run in the guest for a while, so that the
-	// data page is in the vCPU's TLB (polling the vCPU's state is not a
-	// timing assertion: the check below holds whenever Unmap runs).
-	for i := 0; i < 100 && e.p.cpus[0].kickASLoaded() == nil && e.p.cpus[1].kickASLoaded() == nil; i++ {
-		time.Sleep(10 * time.Millisecond)
+	for i := 0; i < 1000 && e.p.cpus[0].kickASLoaded() == nil; i++ {
+		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond)
-	e.as.Unmap(userData, arch.PageSize)
-	select {
-	case r := <-done:
-		if r.err != nil {
-			t.Fatalf("Switch: %v", r.err)
+	waitDone := make(chan platform.Event, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		ev, err := waiting.Switch(e.as, newTestState(userCode))
+		if err != nil {
+			t.Errorf("waiting Switch: %v", err)
 		}
-		if r.ev.Kind != platform.EventFault || r.ev.Addr != userData || !r.ev.NotPresent {
-			t.Errorf("event after Unmap = %+v, want a not-present fault at %#x", r.ev, uint64(userData))
-		}
-	case <-time.After(60 * time.Second):
-		c.Interrupt()
-		r := <-done
-		t.Fatalf("no fault after Unmap: the loop still reads the page (stopped by Interrupt with %v at %#x)", r.ev.Kind, r.rip)
+		waitDone <- ev
+	}()
+	waiting.Interrupt()
+	ev := <-waitDone
+	if ev.Kind != platform.EventInterrupt {
+		t.Errorf("waiting context: event %v, want interrupt", ev.Kind)
 	}
-	var shootdowns uint64
-	for _, s := range e.p.VCPUStats() {
-		shootdowns += s.Shootdowns
-	}
-	if shootdowns == 0 {
-		t.Errorf("no shootdown counted")
+	busy.Interrupt()
+	if err := <-busyDone; err != nil {
+		t.Errorf("busy Switch: %v", err)
 	}
 }
 
@@ -343,6 +398,24 @@ func TestFPSwitchBetweenContexts(t *testing.T) {
 	}
 	if got := e.p.VCPUStats()[0].FPSwitches; got < 4 {
 		t.Errorf("FP switches = %d, want at least 4 (contexts alternate)", got)
+	}
+}
+
+func TestUserDR7(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		dr   [8]uint64
+		want uint64
+	}{
+		{"user breakpoint", [8]uint64{0: 0x400000, 7: 0x1}, 0x1},
+		{"kernel address", [8]uint64{0: KernelBase, 7: 0x3}, 0},
+		{"one of two", [8]uint64{0: 0x400000, 1: KernelBase + 8, 7: 0xf}, 0x3},
+		{"8-byte range crossing the end", [8]uint64{2: arch.MaxUserAddress - 4, 7: 0x10 | 2<<26}, 2 << 26},
+		{"general detect", [8]uint64{7: 1 << 13}, 0},
+	} {
+		if got := userDR7(c.dr); got != c.want {
+			t.Errorf("%s: userDR7 = %#x, want %#x", c.name, got, c.want)
+		}
 	}
 }
 
