@@ -36,12 +36,6 @@ func (k *Kernel) taskByTID(tid int32) *Task {
 // first one.
 func (t *Task) parentTGID() int32 { return 0 }
 
-// futexWake wakes up to n waiters on the futex word at addr.
-//
-// No task can wait on a futex before futex(2) exists in the syscall
-// table, so there is never a waiter to wake yet.
-func (k *Kernel) futexWake(t *Task, addr uint64, n int) int { return 0 }
-
 func zapSignal(sig unix.Signal) zap.Field  { return zap.String("signal", unix.SignalName(sig)) }
 func zapInt32(k string, v int32) zap.Field { return zap.Int32(k, v) }
 func zapHex(k string, v uint64) zap.Field  { return zap.String(k, "0x"+hex(v)) }
