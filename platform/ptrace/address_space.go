@@ -150,7 +150,7 @@ func (a *addressSpace) syscall(nr uintptr, args ...uint64) (uint64, error) {
 	self := tid(unix.Gettid())
 	a.mu.Lock()
 	t := a.byTracer[self]
-	if t != nil && t.reaped {
+	if t != nil && (t.reaped || t.dr7 != 0) {
 		t = nil
 	}
 	a.mu.Unlock()

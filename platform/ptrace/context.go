@@ -24,6 +24,10 @@ type stubThread struct {
 	// reaped is set once the thread is gone and waited for. Protected by
 	// as.mu.
 	reaped bool
+	// dr7 is the DR7 last loaded: with breakpoints enabled, the thread
+	// is not used for injections (one might sit on the stub's code).
+	// Only the tracer's goroutine uses it.
+	dr7 uint64
 }
 
 // isReaped reports whether the thread is gone.
@@ -206,6 +210,7 @@ func (c *context) load(t *stubThread, st *arch.State, reqs *uint64) error {
 			}
 			*reqs++
 		}
+		t.dr7 = st.DebugRegs[7]
 	}
 	st.FPDirty, st.FPValid, st.DebugDirty = false, false, false
 	return nil
@@ -349,6 +354,7 @@ func (c *context) leave(t *stubThread) {
 	r := t.regs
 	r.Rip, r.Rax, r.Rdi, r.OrigRax = stubInjectSyscall, unix.SYS_EXIT, 0, noSyscall
 	r.Cs, r.Ss = arch.UserCS, arch.UserDS
+	r.Eflags &^= arch.FlagTF
 	err := ptraceSetRegs(t.tid, &r)
 	for err == nil {
 		if err = ptraceRaw(unix.PTRACE_CONT, t.tid, 0, 0); err != nil {

@@ -83,3 +83,58 @@ func TestHostOnlyEntries(t *testing.T) {
 		})
 	}
 }
+
+// TestInjectionUnderDebugging injects mappings into a stub thread whose
+// program single-steps itself or has a hardware breakpoint on the stub's
+// own syscall instruction; the mappings must land all the same.
+func TestInjectionUnderDebugging(t *testing.T) {
+	const data = 0x600000
+	tests := []struct {
+		name  string
+		setup func(st *arch.State)
+	}{
+		{"single-stepping", func(st *arch.State) { st.Regs.Eflags |= arch.FlagTF }},
+		{"breakpoint on the stub", func(st *arch.State) {
+			st.DebugRegs[0] = stubInjectSyscall
+			st.DebugRegs[7] = 1 // L0: DR0 enabled, execute
+			st.DebugDirty = true
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			f := newFixture(t)
+			defer f.close()
+			st := f.state([]byte{
+				0x0f, 0x05, // 0x0: syscall
+				0x48, 0x8b, 0x3b, // 0x2: mov rdi, [rbx]
+				0x0f, 0x05, // 0x5: syscall
+			})
+			st.Regs.Rbx = data
+			tc.setup(st)
+			// Stop the thread at a syscall-stop, where RFLAGS.RF is
+			// clear (after a fault it is set and would hide a
+			// breakpoint on the next instruction).
+			if ev, err := f.ctx.Switch(f.as, st); err != nil || ev.Kind != platform.EventSyscall {
+				t.Fatalf("Switch: event %v, err %v; want a syscall", ev.Kind, err)
+			}
+			fr, err := f.mf.Allocate(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.mf.Bytes(fr)[0] = 0x5a
+			if err := f.as.MapFile(data, fr, platform.Read); err != nil {
+				t.Fatalf("MapFile: %v", err)
+			}
+			st.Regs.Rip = testCode + 2
+			st.Regs.Eflags &^= arch.FlagTF
+			st.DebugRegs = [8]uint64{}
+			st.DebugDirty = true
+			ev, err := f.ctx.Switch(f.as, st)
+			if err != nil || ev.Kind != platform.EventSyscall || st.Regs.Rdi != 0x5a {
+				t.Errorf("after MapFile: event %v, err %v, rdi %#x; want a syscall with rdi 0x5a", ev.Kind, err, st.Regs.Rdi)
+			}
+		})
+	}
+}

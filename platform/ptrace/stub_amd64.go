@@ -69,6 +69,8 @@ const (
 	stubWaitLoop      = stubCode + codeOffWait
 	stubWaitSyscall   = stubWaitLoop + 5
 	syscallInsnLen    = 2
+	// stubCloneTrap is the parent's rip after the clone site's int3.
+	stubCloneTrap = stubCloneSyscall + 8
 )
 
 // stubCodeBytes are the instructions laid out above, keyed by offset.

@@ -44,6 +44,9 @@ func (t *tracee) inject(rip uint64, nr uintptr, args ...uint64) (uint64, error) 
 	r.Rax = uint64(nr)
 	r.OrigRax = noSyscall
 	r.Cs, r.Ss = arch.UserCS, arch.UserDS
+	// The program may be single-stepping itself; the injected code must
+	// not.
+	r.Eflags &^= arch.FlagTF
 	regs := []*uint64{&r.Rdi, &r.Rsi, &r.Rdx, &r.R10, &r.R8, &r.R9}
 	if len(args) > len(regs) {
 		return 0, fmt.Errorf("inject syscall %d: %d arguments, at most 6", nr, len(args))
@@ -61,7 +64,22 @@ func (t *tracee) inject(rip uint64, nr uintptr, args ...uint64) (uint64, error) 
 	if err := ptraceGetRegs(t.tid, &t.regs); err != nil {
 		return 0, err
 	}
+	// Only the int3 after the syscall may end an injection; a SIGTRAP
+	// elsewhere (a hardware breakpoint the program set on the stub's
+	// code) means the call did not run as asked.
+	if want := trapAfter(rip); t.regs.Rip != want {
+		return 0, fmt.Errorf("inject syscall %d into thread %d: trapped at %#x, want %#x", nr, t.tid, t.regs.Rip, want)
+	}
 	return t.regs.Rax, nil
+}
+
+// trapAfter is the rip at the SIGTRAP that ends an injection started at
+// the syscall instruction at rip: just after its int3.
+func trapAfter(rip uint64) uint64 {
+	if rip == stubCloneSyscall {
+		return stubCloneTrap
+	}
+	return rip + syscallInsnLen + 1
 }
 
 // resumeUntilTrap resumes the thread until the int3 after an injected
