@@ -50,6 +50,9 @@ type MemoryManager struct {
 
 	users atomic.Int32
 
+	// membarrierRegistered is MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED.
+	membarrierRegistered atomic.Bool
+
 	mu sync.Mutex
 	// vmas are sorted by start and do not overlap. Protected by mu.
 	vmas []*vma

@@ -120,6 +120,9 @@ func (t *Task) execve(dirfd int, pathAddr, argvAddr, envpAddr uint64, flags int)
 		return 0, errTaskExit
 	}
 	t.execResetState()
+	t.k.mu.Lock()
+	t.tg.execed = true
+	t.k.mu.Unlock()
 	return 0, errNoReturnValue
 }
 

@@ -289,10 +289,12 @@ func sysRtSigtimedwait(t *Task, a *syscallArgs) (uint64, error) {
 	real := t.sigMask
 	// Linux: the waited-for signals are unblocked during the wait so
 	// that they wake the task; it then dequeues them itself.
+	t.realBlocked = real
 	t.sigMask &^= set
 	h.mu.Unlock()
 	defer func() {
 		h := t.sigLock()
+		t.realBlocked = 0
 		t.setSigMaskLocked(real)
 		h.mu.Unlock()
 	}()

@@ -67,10 +67,11 @@ type ThreadGroup struct {
 	reaped bool
 	// stopReport and contReport are pending WUNTRACED and WCONTINUED
 	// reports for the parent's wait.
-	stopReport  unix.Signal
-	contReport  bool
-	subreaper   bool
-	hasSubreapr bool
+	stopReport unix.Signal
+	contReport bool
+	subreaper  bool
+	// execed: the group has called execve (setpgid on it then fails).
+	execed bool
 	// childWaiters are the group's threads blocked in wait.
 	childWaiters WaitQueue
 
@@ -88,6 +89,10 @@ type ThreadGroup struct {
 	// including dead ones; cutime and cstime those of reaped children
 	// (times(2), getrusage(RUSAGE_CHILDREN)).
 	utime, stime, cutime, cstime atomic.Int64
+
+	// personality is personality(2)'s value; umask the file mode mask.
+	personality atomic.Uint32
+	umask       atomic.Uint32
 
 	// dumpable is PR_GET_DUMPABLE's value.
 	dumpable atomic.Int32
@@ -141,6 +146,10 @@ type Task struct {
 	// Signal state, protected by the siglock.
 	pending pendingQueue
 	sigMask SignalSet
+	// realBlocked is the mask to restore after rt_sigtimedwait, which
+	// unblocks the awaited signals while it waits; signals in it are
+	// queued, not discarded as ignored (Linux: task_struct.real_blocked).
+	realBlocked SignalSet
 	// savedMask is restored after a handler (or on return) when
 	// restoreMask is set: sigsuspend, ppoll and pselect swap the mask
 	// for their duration.
@@ -148,6 +157,11 @@ type Task struct {
 	restoreMask bool
 	// groupStopped: this thread has stopped for the group stop.
 	groupStopped bool
+
+	// trapNo, trapErr and trapCR2 describe the last exception, for the
+	// signal frame's sigcontext (Linux: thread.trap_nr, error_code, cr2).
+	// Task goroutine only.
+	trapNo, trapErr, trapCR2 uint64
 
 	// altStack is sigaltstack(2)'s stack. Task goroutine only.
 	altStack arch.SignalStack
@@ -161,6 +175,13 @@ type Task struct {
 	vforkDone chan struct{}
 	// pdeathSignal is PR_SET_PDEATHSIG's signal.
 	pdeathSignal atomic.Int32
+
+	// noNewPrivs is PR_SET_NO_NEW_PRIVS. Task goroutine only.
+	noNewPrivs bool
+
+	// affinityMask is sched_setaffinity's mask (nil: every vCPU).
+	affinityMu   sync.Mutex
+	affinityMask []byte
 
 	// lastCPU is the vCPU of the last event.
 	lastCPU int

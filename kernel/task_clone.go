@@ -179,12 +179,17 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 		tg.exe = t.tg.exe
 		tg.exitSignal = sig
 		tg.dumpable.Store(t.tg.dumpable.Load())
+		tg.personality.Store(t.tg.personality.Load())
+		tg.umask.Store(t.tg.umask.Load())
 	}
 	nt := k.newTaskStruct(tid, tg, ctx)
 	nt.mm = mm
 	nt.creds = t.creds
 	nt.creds.Groups = append([]uint32(nil), t.creds.Groups...)
 	nt.name = t.name
+	nt.noNewPrivs = t.noNewPrivs
+	nt.affinityMask = t.affinity(len(t.cpuMaskBytes(8)))
+	nt.pdeathSignal.Store(0)
 	if f&unix.CLONE_FILES != 0 {
 		t.fdt.IncRef()
 		nt.fdt = t.fdt

@@ -74,6 +74,7 @@ func (runApp) execute(t *Task) taskRunState {
 
 // handleFault resolves a page fault, or turns it into SIGSEGV/SIGBUS.
 func (t *Task) handleFault(ev platform.Event) taskRunState {
+	t.trapNo, t.trapErr, t.trapCR2 = uint64(arch.VectorPF), pfErrorCode(ev), ev.Addr
 	code, err := t.mm.HandleFault(ev.Addr, ev.Access)
 	if err == nil {
 		return runApp{}
@@ -91,6 +92,7 @@ func (t *Task) handleFault(ev platform.Event) taskRunState {
 // (Linux: arch/x86/kernel/traps.c).
 func (t *Task) handleException(ev platform.Event) taskRunState {
 	rip := t.st.Regs.Rip
+	t.trapNo, t.trapErr = uint64(ev.Vector), ev.ErrorCode
 	switch ev.Vector {
 	case arch.VectorDE:
 		return t.forceSignal(unix.SIGFPE, fpeIntDiv, rip)
@@ -160,4 +162,24 @@ func (t *Task) CPUTime() (user, sys time.Duration) {
 // live and dead).
 func (tg *ThreadGroup) CPUTime() (user, sys time.Duration) {
 	return time.Duration(tg.utime.Load()), time.Duration(tg.stime.Load())
+}
+
+// pfErrorCode is the page-fault error code of a fault event: the CPU's
+// when the platform has it, else rebuilt from the access (a user-mode
+// fault, as every fault the kernel handles is).
+func pfErrorCode(ev platform.Event) uint64 {
+	if ev.ErrorCode != 0 {
+		return ev.ErrorCode
+	}
+	code := uint64(arch.PFUser)
+	if !ev.NotPresent {
+		code |= arch.PFPresent
+	}
+	if ev.Access&platform.Write != 0 {
+		code |= arch.PFWrite
+	}
+	if ev.Access&platform.Execute != 0 {
+		code |= arch.PFInstr
+	}
+	return code
 }

@@ -108,7 +108,7 @@ func (k *Kernel) sendSignal(target *Task, tg *ThreadGroup, info *arch.SignalInfo
 	deliver := true
 	var blocked bool
 	if target != nil {
-		blocked = target.sigMask.Has(sig)
+		blocked = (target.sigMask | target.realBlocked).Has(sig)
 	} else {
 		blocked = tg.allBlockLocked(sig)
 	}
@@ -154,7 +154,7 @@ func (tg *ThreadGroup) allBlockLocked(sig unix.Signal) bool {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
 	for _, t := range tg.tasks {
-		if !t.sigMask.Has(sig) {
+		if !(t.sigMask | t.realBlocked).Has(sig) {
 			return false
 		}
 	}
@@ -309,7 +309,7 @@ func (deliverSignals) execute(t *Task) taskRunState {
 		h.mu.Unlock()
 		if err := t.setupSignalFrame(info, act, frameMask); err != nil {
 			t.log.Debug("cannot write signal frame; SIGSEGV", zapSignal(sig))
-			return t.forceSignal(unix.SIGSEGV, siKernel, 0)
+			return t.forceSigsegv(sig)
 		}
 		h = t.sigLock()
 		t.setSigMaskLocked(newMask)
@@ -402,6 +402,9 @@ func (t *Task) setupSignalFrame(info *arch.SignalInfo, act SigAction, mask Signa
 		Mask:      uint64(mask),
 		Stack:     t.altStack,
 		Info:      *info,
+		Trapno:    t.trapNo,
+		Err:       t.trapErr,
+		Cr2:       t.trapCR2,
 	}
 	if onAlt || t.altStack.Contains(t.st.Regs.Rsp) {
 		f.Stack.Flags |= arch.SS_ONSTACK
@@ -425,4 +428,17 @@ func (t *Task) setupSignalFrame(info *arch.SignalInfo, act SigAction, mask Signa
 func xfeatures() uint64 {
 	eax, _, _, edx := arch.CPUID(0xd, 0)
 	return uint64(eax) | uint64(edx)<<32
+}
+
+// forceSigsegv handles a signal frame that cannot be written: SIGSEGV,
+// with its handler reset first if SIGSEGV itself was being delivered, so
+// that the task dies instead of faulting forever (Linux: kernel/signal.c:
+// force_sigsegv()).
+func (t *Task) forceSigsegv(sig unix.Signal) taskRunState {
+	if sig == unix.SIGSEGV {
+		h := t.sigLock()
+		h.actions[unix.SIGSEGV-1].Handler = sigDFL
+		h.mu.Unlock()
+	}
+	return t.forceSignal(unix.SIGSEGV, siKernel, 0)
 }

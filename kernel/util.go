@@ -30,11 +30,15 @@ func (k *Kernel) taskByTID(tid int32) *Task {
 }
 
 // parentTGID returns the TGID of the task's parent process, 0 when the
-// parent is outside the sandbox.
-//
-// TODO(ringbox): parent links come with fork; today every process is the
-// first one.
-func (t *Task) parentTGID() int32 { return 0 }
+// parent is outside the sandbox (the first process's).
+func (t *Task) parentTGID() int32 {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	if p := t.tg.parent; p != nil {
+		return p.tgid
+	}
+	return 0
+}
 
 func zapSignal(sig unix.Signal) zap.Field  { return zap.String("signal", unix.SignalName(sig)) }
 func zapInt32(k string, v int32) zap.Field { return zap.Int32(k, v) }

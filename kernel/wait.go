@@ -220,8 +220,12 @@ func sysWaitid(t *Task, a *syscallArgs) (uint64, error) {
 			r.id = t.pgid()
 		}
 	case pPIDFD:
-		// TODO(ringbox): pidfds come later.
-		return 0, unix.EINVAL
+		// TODO(ringbox): pidfds come later; no descriptor is one yet.
+		if f := t.fdt.get(int(id)); f != nil {
+			f.DecRef()
+			return 0, unix.EINVAL
+		}
+		return 0, unix.EBADF
 	default:
 		return 0, unix.EINVAL
 	}

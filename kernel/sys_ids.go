@@ -1,0 +1,441 @@
+package kernel
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	register(unix.SYS_GETPGID, "getpgid", sysGetpgid, argInt)
+	register(unix.SYS_GETPGRP, "getpgrp", sysGetpgrp)
+	register(unix.SYS_SETPGID, "setpgid", sysSetpgid, argInt, argInt)
+	register(unix.SYS_GETSID, "getsid", sysGetsid, argInt)
+	register(unix.SYS_SETSID, "setsid", sysSetsid)
+	register(unix.SYS_SETUID, "setuid", sysSetuid, argInt)
+	register(unix.SYS_SETGID, "setgid", sysSetgid, argInt)
+	register(unix.SYS_SETREUID, "setreuid", sysSetreuid, argInt, argInt)
+	register(unix.SYS_SETREGID, "setregid", sysSetregid, argInt, argInt)
+	register(unix.SYS_SETRESUID, "setresuid", sysSetresuid, argInt, argInt, argInt)
+	register(unix.SYS_SETRESGID, "setresgid", sysSetresgid, argInt, argInt, argInt)
+	register(unix.SYS_GETRESUID, "getresuid", sysGetresuid, argHex, argHex, argHex)
+	register(unix.SYS_GETRESGID, "getresgid", sysGetresgid, argHex, argHex, argHex)
+	register(unix.SYS_SETFSUID, "setfsuid", sysSetfsuid, argInt)
+	register(unix.SYS_SETFSGID, "setfsgid", sysSetfsgid, argInt)
+	register(unix.SYS_GETGROUPS, "getgroups", sysGetgroups, argInt, argHex)
+	register(unix.SYS_SETGROUPS, "setgroups", sysSetgroups, argInt, argHex)
+	register(unix.SYS_CAPGET, "capget", sysCapget, argHex, argHex)
+	register(unix.SYS_CAPSET, "capset", sysCapset, argHex, argHex)
+}
+
+// groupByPid returns the group named by pid (0: the caller's).
+func (t *Task) groupByPid(pid int32) *ThreadGroup {
+	if pid == 0 {
+		return t.tg
+	}
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.k.groups[pid]
+}
+
+func sysGetpgid(t *Task, a *syscallArgs) (uint64, error) {
+	pid := int32(a.int(0))
+	if pid < 0 {
+		return 0, unix.ESRCH
+	}
+	g := t.groupByPid(pid)
+	if g == nil {
+		return 0, unix.ESRCH
+	}
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return uint64(g.pgid), nil
+}
+
+func sysGetpgrp(t *Task, _ *syscallArgs) (uint64, error) { return uint64(t.pgid()), nil }
+
+func sysGetsid(t *Task, a *syscallArgs) (uint64, error) {
+	pid := int32(a.int(0))
+	if pid < 0 {
+		return 0, unix.ESRCH
+	}
+	g := t.groupByPid(pid)
+	if g == nil {
+		return 0, unix.ESRCH
+	}
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return uint64(g.sid), nil
+}
+
+// sysSetpgid implements setpgid(2) (Linux: kernel/sys.c).
+func sysSetpgid(t *Task, a *syscallArgs) (uint64, error) {
+	pid, pgid := int32(a.int(0)), int32(a.int(1))
+	if pgid < 0 {
+		return 0, unix.EINVAL
+	}
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	g := t.tg
+	if pid != 0 && pid != t.tg.tgid {
+		g = k.groups[pid]
+		if g == nil || g.reaped {
+			return 0, unix.ESRCH
+		}
+		if g.parent != t.tg {
+			return 0, unix.ESRCH
+		}
+		if g.sid != t.tg.sid {
+			return 0, unix.EPERM
+		}
+		if g.execed {
+			return 0, unix.EACCES
+		}
+	}
+	if pgid == 0 {
+		pgid = g.tgid
+	}
+	if g.sid == g.tgid {
+		// A session leader cannot move.
+		return 0, unix.EPERM
+	}
+	if pgid != g.tgid {
+		ok := false
+		for _, o := range k.groups {
+			if o.pgid == pgid && o.sid == t.tg.sid {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return 0, unix.EPERM
+		}
+	}
+	g.pgid = pgid
+	return 0, nil
+}
+
+func sysSetsid(t *Task, _ *syscallArgs) (uint64, error) {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	id := t.tg.tgid
+	// EPERM if any process group already has this ID (the caller leads
+	// one, or another process uses it).
+	for _, o := range k.groups {
+		if o.pgid == id {
+			return 0, unix.EPERM
+		}
+	}
+	t.tg.pgid, t.tg.sid = id, id
+	return uint64(id), nil
+}
+
+// Credential changes follow Linux's kernel/sys.c: a privileged task (euid
+// 0 stands for CAP_SETUID/CAP_SETGID) may set any value, others only to
+// one of their real, effective or saved IDs. -1 keeps a value.
+//
+// TODO(ringbox): capabilities are modelled as "euid 0 has them all";
+// Linux keeps capability sets that the uid changes adjust.
+
+const keepID = 0xffffffff
+
+func (t *Task) privileged() bool { return t.creds.EffectiveUID == 0 }
+
+func idAllowed(v, r, e, s uint32) bool { return v == r || v == e || v == s }
+
+func sysSetuid(t *Task, a *syscallArgs) (uint64, error) {
+	uid := uint32(a.u(0))
+	if uid == keepID {
+		return 0, unix.EINVAL
+	}
+	c := &t.creds
+	switch {
+	case t.privileged():
+		c.RealUID, c.EffectiveUID, c.SavedUID = uid, uid, uid
+	case uid == c.RealUID || uid == c.SavedUID:
+		c.EffectiveUID = uid
+	default:
+		return 0, unix.EPERM
+	}
+	c.FSUID = c.EffectiveUID
+	t.credsChanged()
+	return 0, nil
+}
+
+func sysSetgid(t *Task, a *syscallArgs) (uint64, error) {
+	gid := uint32(a.u(0))
+	if gid == keepID {
+		return 0, unix.EINVAL
+	}
+	c := &t.creds
+	switch {
+	case t.privileged():
+		c.RealGID, c.EffectiveGID, c.SavedGID = gid, gid, gid
+	case gid == c.RealGID || gid == c.SavedGID:
+		c.EffectiveGID = gid
+	default:
+		return 0, unix.EPERM
+	}
+	c.FSGID = c.EffectiveGID
+	t.credsChanged()
+	return 0, nil
+}
+
+func sysSetreuid(t *Task, a *syscallArgs) (uint64, error) {
+	r, e := uint32(a.u(0)), uint32(a.u(1))
+	c := &t.creds
+	nr, ne := c.RealUID, c.EffectiveUID
+	if r != keepID {
+		if !t.privileged() && r != c.RealUID && r != c.EffectiveUID {
+			return 0, unix.EPERM
+		}
+		nr = r
+	}
+	if e != keepID {
+		if !t.privileged() && !idAllowed(e, c.RealUID, c.EffectiveUID, c.SavedUID) {
+			return 0, unix.EPERM
+		}
+		ne = e
+	}
+	if r != keepID || (e != keepID && e != c.RealUID) {
+		c.SavedUID = ne
+	}
+	c.RealUID, c.EffectiveUID, c.FSUID = nr, ne, ne
+	t.credsChanged()
+	return 0, nil
+}
+
+func sysSetregid(t *Task, a *syscallArgs) (uint64, error) {
+	r, e := uint32(a.u(0)), uint32(a.u(1))
+	c := &t.creds
+	nr, ne := c.RealGID, c.EffectiveGID
+	if r != keepID {
+		if !t.privileged() && r != c.RealGID && r != c.EffectiveGID {
+			return 0, unix.EPERM
+		}
+		nr = r
+	}
+	if e != keepID {
+		if !t.privileged() && !idAllowed(e, c.RealGID, c.EffectiveGID, c.SavedGID) {
+			return 0, unix.EPERM
+		}
+		ne = e
+	}
+	if r != keepID || (e != keepID && e != c.RealGID) {
+		c.SavedGID = ne
+	}
+	c.RealGID, c.EffectiveGID, c.FSGID = nr, ne, ne
+	t.credsChanged()
+	return 0, nil
+}
+
+func sysSetresuid(t *Task, a *syscallArgs) (uint64, error) {
+	c := &t.creds
+	ids := [3]uint32{uint32(a.u(0)), uint32(a.u(1)), uint32(a.u(2))}
+	for _, v := range ids {
+		if v != keepID && !t.privileged() && !idAllowed(v, c.RealUID, c.EffectiveUID, c.SavedUID) {
+			return 0, unix.EPERM
+		}
+	}
+	dst := [3]*uint32{&c.RealUID, &c.EffectiveUID, &c.SavedUID}
+	for i, v := range ids {
+		if v != keepID {
+			*dst[i] = v
+		}
+	}
+	c.FSUID = c.EffectiveUID
+	t.credsChanged()
+	return 0, nil
+}
+
+func sysSetresgid(t *Task, a *syscallArgs) (uint64, error) {
+	c := &t.creds
+	ids := [3]uint32{uint32(a.u(0)), uint32(a.u(1)), uint32(a.u(2))}
+	for _, v := range ids {
+		if v != keepID && !t.privileged() && !idAllowed(v, c.RealGID, c.EffectiveGID, c.SavedGID) {
+			return 0, unix.EPERM
+		}
+	}
+	dst := [3]*uint32{&c.RealGID, &c.EffectiveGID, &c.SavedGID}
+	for i, v := range ids {
+		if v != keepID {
+			*dst[i] = v
+		}
+	}
+	c.FSGID = c.EffectiveGID
+	t.credsChanged()
+	return 0, nil
+}
+
+func (t *Task) putIDs(addrs [3]uint64, ids [3]uint32) error {
+	for i, a := range addrs {
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], ids[i])
+		if err := t.CopyOut(a, b[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sysGetresuid(t *Task, a *syscallArgs) (uint64, error) {
+	c := t.creds
+	return 0, t.putIDs([3]uint64{a.u(0), a.u(1), a.u(2)}, [3]uint32{c.RealUID, c.EffectiveUID, c.SavedUID})
+}
+
+func sysGetresgid(t *Task, a *syscallArgs) (uint64, error) {
+	c := t.creds
+	return 0, t.putIDs([3]uint64{a.u(0), a.u(1), a.u(2)}, [3]uint32{c.RealGID, c.EffectiveGID, c.SavedGID})
+}
+
+// sysSetfsuid returns the old fsuid whether or not it changed it.
+func sysSetfsuid(t *Task, a *syscallArgs) (uint64, error) {
+	c := &t.creds
+	old := c.FSUID
+	v := uint32(a.u(0))
+	if t.privileged() || idAllowed(v, c.RealUID, c.EffectiveUID, c.SavedUID) || v == c.FSUID {
+		c.FSUID = v
+	}
+	return uint64(old), nil
+}
+
+func sysSetfsgid(t *Task, a *syscallArgs) (uint64, error) {
+	c := &t.creds
+	old := c.FSGID
+	v := uint32(a.u(0))
+	if t.privileged() || idAllowed(v, c.RealGID, c.EffectiveGID, c.SavedGID) || v == c.FSGID {
+		c.FSGID = v
+	}
+	return uint64(old), nil
+}
+
+// ngroupsMax is NGROUPS_MAX.
+const ngroupsMax = 65536
+
+func sysGetgroups(t *Task, a *syscallArgs) (uint64, error) {
+	size := a.int(0)
+	g := t.creds.Groups
+	if size < 0 {
+		return 0, unix.EINVAL
+	}
+	if size == 0 {
+		return uint64(len(g)), nil
+	}
+	if size < len(g) {
+		return 0, unix.EINVAL
+	}
+	b := make([]byte, 4*len(g))
+	for i, v := range g {
+		binary.LittleEndian.PutUint32(b[4*i:], v)
+	}
+	return uint64(len(g)), t.CopyOut(a.u(1), b)
+}
+
+func sysSetgroups(t *Task, a *syscallArgs) (uint64, error) {
+	size := a.int(0)
+	if size < 0 || size > ngroupsMax {
+		return 0, unix.EINVAL
+	}
+	if !t.privileged() {
+		return 0, unix.EPERM
+	}
+	b := make([]byte, 4*size)
+	if err := t.CopyIn(a.u(1), b); err != nil {
+		return 0, err
+	}
+	g := make([]uint32, size)
+	for i := range g {
+		g[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	t.creds.Groups = g
+	return 0, nil
+}
+
+// credsChanged applies the side effects of a credential change: a
+// process whose effective IDs change loses dumpability (Linux:
+// kernel/cred.c:commit_creds()).
+func (t *Task) credsChanged() {
+	c := t.creds
+	if c.EffectiveUID != c.RealUID || c.EffectiveGID != c.RealGID {
+		t.tg.dumpable.Store(0)
+	}
+}
+
+// Capability versions (Linux: include/uapi/linux/capability.h).
+const (
+	capV1 = 0x19980330
+	capV2 = 0x20071026
+	capV3 = 0x20080522
+	// capAll is every capability of Linux 6.1 (CAP_LAST_CAP = 40).
+	capAllLow  = 0xffffffff
+	capAllHigh = 0x1ff
+)
+
+// sysCapget reports the capability sets: all for euid 0, none otherwise.
+func sysCapget(t *Task, a *syscallArgs) (uint64, error) {
+	var hdr [8]byte
+	if err := t.CopyIn(a.u(0), hdr[:]); err != nil {
+		return 0, err
+	}
+	ver := binary.LittleEndian.Uint32(hdr[:])
+	words := 2
+	switch ver {
+	case capV1:
+		words = 1
+	case capV2, capV3:
+	default:
+		binary.LittleEndian.PutUint32(hdr[:], capV3)
+		t.CopyOut(a.u(0), hdr[:4])
+		if a.u(1) == 0 {
+			return 0, nil
+		}
+		return 0, unix.EINVAL
+	}
+	pid := int32(binary.LittleEndian.Uint32(hdr[4:]))
+	target := t
+	if pid != 0 && pid != t.tid {
+		if target = t.k.taskByTID(pid); target == nil {
+			return 0, unix.ESRCH
+		}
+	}
+	if a.u(1) == 0 {
+		return 0, nil
+	}
+	data := make([]byte, 12*words)
+	if target.creds.EffectiveUID == 0 {
+		for w := 0; w < words; w++ {
+			v := uint32(capAllLow)
+			if w == 1 {
+				v = capAllHigh
+			}
+			binary.LittleEndian.PutUint32(data[12*w:], v)   // effective
+			binary.LittleEndian.PutUint32(data[12*w+4:], v) // permitted
+		}
+	}
+	return 0, t.CopyOut(a.u(1), data)
+}
+
+// sysCapset accepts requests that do not raise capabilities.
+//
+// TODO(ringbox): capability sets are not tracked; capset only validates.
+func sysCapset(t *Task, a *syscallArgs) (uint64, error) {
+	var hdr [8]byte
+	if err := t.CopyIn(a.u(0), hdr[:]); err != nil {
+		return 0, err
+	}
+	switch binary.LittleEndian.Uint32(hdr[:]) {
+	case capV1, capV2, capV3:
+	default:
+		return 0, unix.EINVAL
+	}
+	pid := int32(binary.LittleEndian.Uint32(hdr[4:]))
+	if pid != 0 && pid != t.tid {
+		return 0, unix.EPERM
+	}
+	if !t.privileged() {
+		return 0, unix.EPERM
+	}
+	return 0, nil
+}

@@ -1,0 +1,369 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	register(unix.SYS_PRCTL, "prctl", sysPrctl, argInt, argHex, argHex, argHex, argHex)
+	register(unix.SYS_SYSINFO, "sysinfo", sysSysinfo, argHex)
+	register(unix.SYS_MEMBARRIER, "membarrier", sysMembarrier, argInt, argInt, argInt)
+	register(unix.SYS_RSEQ, "rseq", sysRseq, argHex, argInt, argHex, argHex)
+	register(unix.SYS_PERSONALITY, "personality", sysPersonality, argHex)
+	register(unix.SYS_SCHED_YIELD, "sched_yield", sysSchedYield)
+	register(unix.SYS_SCHED_GETAFFINITY, "sched_getaffinity", sysSchedGetaffinity, argInt, argInt, argHex)
+	register(unix.SYS_SCHED_SETAFFINITY, "sched_setaffinity", sysSchedSetaffinity, argInt, argInt, argHex)
+	register(unix.SYS_GETCPU, "getcpu", sysGetcpu, argHex, argHex, argHex)
+	register(unix.SYS_SCHED_GETSCHEDULER, "sched_getscheduler", sysSchedGetscheduler, argInt)
+	register(unix.SYS_SCHED_GETPARAM, "sched_getparam", sysSchedGetparam, argInt, argHex)
+	register(unix.SYS_SCHED_GET_PRIORITY_MAX, "sched_get_priority_max", sysSchedPriorityMax, argInt)
+	register(unix.SYS_SCHED_GET_PRIORITY_MIN, "sched_get_priority_min", sysSchedPriorityMin, argInt)
+	register(unix.SYS_UMASK, "umask", sysUmask, argHex)
+}
+
+// prctl options (Linux: include/uapi/linux/prctl.h).
+const (
+	prSetPdeathsig      = 1
+	prGetPdeathsig      = 2
+	prGetDumpable       = 3
+	prSetDumpable       = 4
+	prSetName           = 15
+	prGetName           = 16
+	prSetChildSubreaper = 36
+	prGetChildSubreaper = 37
+	prSetNoNewPrivs     = 38
+	prGetNoNewPrivs     = 39
+	prSetPtracer        = 0x59616d61
+	prCapbsetRead       = 23
+	prSetVMA            = 0x53564d41
+)
+
+// sysPrctl implements prctl(2) for the options programs of the process
+// model use; others are EINVAL, as for an unknown option.
+func sysPrctl(t *Task, a *syscallArgs) (uint64, error) {
+	switch a.int(0) {
+	case prSetPdeathsig:
+		sig := a.u(1)
+		if sig > numSignals {
+			return 0, unix.EINVAL
+		}
+		t.pdeathSignal.Store(int32(sig))
+		return 0, nil
+	case prGetPdeathsig:
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], uint32(t.pdeathSignal.Load()))
+		return 0, t.CopyOut(a.u(1), b[:])
+	case prGetDumpable:
+		return uint64(t.tg.dumpable.Load()), nil
+	case prSetDumpable:
+		v := a.u(1)
+		if v > 1 {
+			return 0, unix.EINVAL
+		}
+		t.tg.dumpable.Store(int32(v))
+		return 0, nil
+	case prSetName:
+		name, err := t.CopyInStringTrunc(a.u(1), 15)
+		if err != nil {
+			return 0, err
+		}
+		t.name = name
+		return 0, nil
+	case prGetName:
+		var b [16]byte
+		copy(b[:15], t.name)
+		return 0, t.CopyOut(a.u(1), b[:])
+	case prSetChildSubreaper:
+		t.k.mu.Lock()
+		t.tg.subreaper = a.u(1) != 0
+		t.k.mu.Unlock()
+		return 0, nil
+	case prGetChildSubreaper:
+		t.k.mu.Lock()
+		v := t.tg.subreaper
+		t.k.mu.Unlock()
+		var b [4]byte
+		if v {
+			b[0] = 1
+		}
+		return 0, t.CopyOut(a.u(1), b[:])
+	case prSetNoNewPrivs:
+		if a.u(1) != 1 || a.u(2) != 0 || a.u(3) != 0 || a.u(4) != 0 {
+			return 0, unix.EINVAL
+		}
+		t.noNewPrivs = true
+		return 0, nil
+	case prGetNoNewPrivs:
+		if a.u(1) != 0 || a.u(2) != 0 || a.u(3) != 0 || a.u(4) != 0 {
+			return 0, unix.EINVAL
+		}
+		if t.noNewPrivs {
+			return 1, nil
+		}
+		return 0, nil
+	case prCapbsetRead:
+		if a.u(1) > 40 {
+			return 0, unix.EINVAL
+		}
+		return 1, nil
+	}
+	return 0, unix.EINVAL
+}
+
+// CopyInStringTrunc reads a string of at most max bytes, truncating a
+// longer one (PR_SET_NAME semantics).
+func (t *Task) CopyInStringTrunc(addr uint64, max int) (string, error) {
+	b := make([]byte, max)
+	n := 0
+	for n < max {
+		var c [1]byte
+		if err := t.CopyIn(addr+uint64(n), c[:]); err != nil {
+			if n == 0 {
+				return "", err
+			}
+			break
+		}
+		if c[0] == 0 {
+			break
+		}
+		b[n] = c[0]
+		n++
+	}
+	return string(b[:n]), nil
+}
+
+// sysSysinfo reports the sandbox's view: its memory limit and use, its
+// uptime and process count.
+func sysSysinfo(t *Task, a *syscallArgs) (uint64, error) {
+	k := t.k
+	var b [112]byte
+	up := int64(time.Since(k.start) / time.Second)
+	binary.LittleEndian.PutUint64(b[0:], uint64(up))
+	total := k.mf.Size()
+	used := k.mf.Usage()
+	binary.LittleEndian.PutUint64(b[32:], total)      // totalram
+	binary.LittleEndian.PutUint64(b[40:], total-used) // freeram
+	k.mu.Lock()
+	procs := len(k.tasks)
+	k.mu.Unlock()
+	binary.LittleEndian.PutUint16(b[80:], uint16(procs))
+	binary.LittleEndian.PutUint32(b[104:], 1) // mem_unit
+	return 0, t.CopyOut(a.u(0), b[:])
+}
+
+// membarrier commands (Linux: include/uapi/linux/membarrier.h).
+const (
+	membarrierQuery                   = 0
+	membarrierGlobal                  = 1 << 0
+	membarrierPrivateExpedited        = 1 << 3
+	membarrierRegisterPrivateExpedite = 1 << 4
+)
+
+// sysMembarrier implements the commands whose effect ringbox guarantees:
+// every return to the kernel is a full barrier, and a task that enters the
+// kernel for this call has synchronized with... itself only, so the
+// expedited commands kick the other vCPUs of the address space.
+//
+// TODO(ringbox): MEMBARRIER_CMD_PRIVATE_EXPEDITED does not yet interrupt
+// other threads running user code; on x86-64 (TSO) the program's own
+// fences suffice for the common uses (Go, liburcu's fallback).
+func sysMembarrier(t *Task, a *syscallArgs) (uint64, error) {
+	cmd, flags := a.int(0), a.int(1)
+	if flags != 0 {
+		return 0, unix.EINVAL
+	}
+	switch cmd {
+	case membarrierQuery:
+		return membarrierGlobal | membarrierPrivateExpedited | membarrierRegisterPrivateExpedite, nil
+	case membarrierRegisterPrivateExpedite:
+		t.mm.membarrierRegistered.Store(true)
+		return 0, nil
+	case membarrierGlobal:
+		return 0, nil
+	case membarrierPrivateExpedited:
+		if !t.mm.membarrierRegistered.Load() {
+			return 0, unix.EPERM
+		}
+		return 0, nil
+	}
+	return 0, unix.EINVAL
+}
+
+// sysRseq: restartable sequences are not implemented; glibc and musl
+// accept ENOSYS and go on without them.
+func sysRseq(t *Task, a *syscallArgs) (uint64, error) { return 0, unix.ENOSYS }
+
+// sysPersonality accepts PER_LINUX and queries.
+func sysPersonality(t *Task, a *syscallArgs) (uint64, error) {
+	p := uint32(a.u(0))
+	old := t.tg.personality.Load()
+	if p != 0xffffffff {
+		t.tg.personality.Store(p)
+	}
+	return uint64(old), nil
+}
+
+func sysSchedYield(t *Task, _ *syscallArgs) (uint64, error) {
+	runtime.Gosched()
+	return 0, nil
+}
+
+// cpuMask returns the sandbox's vCPU set as a cpu_set_t prefix.
+func (t *Task) cpuMaskBytes(size int) []byte {
+	b := make([]byte, size)
+	for i := 0; i < t.k.platform.NumCPUs() && i/8 < size; i++ {
+		b[i/8] |= 1 << (i % 8)
+	}
+	return b
+}
+
+func sysSchedGetaffinity(t *Task, a *syscallArgs) (uint64, error) {
+	pid, size := int32(a.int(0)), a.int(1)
+	if size <= 0 || size%8 != 0 {
+		return 0, unix.EINVAL
+	}
+	ncpu := t.k.platform.NumCPUs()
+	need := (ncpu + 63) / 64 * 8
+	if size < need {
+		return 0, unix.EINVAL
+	}
+	target := t
+	if pid != 0 {
+		if target = t.k.taskByTID(pid); target == nil {
+			return 0, unix.ESRCH
+		}
+	}
+	mask := target.affinity(need)
+	return uint64(need), t.CopyOut(a.u(2), mask)
+}
+
+func sysSchedSetaffinity(t *Task, a *syscallArgs) (uint64, error) {
+	pid, size := int32(a.int(0)), a.int(1)
+	if size < 0 {
+		return 0, unix.EINVAL
+	}
+	size = min(size, 1024)
+	b := make([]byte, size)
+	if err := t.CopyIn(a.u(2), b); err != nil {
+		return 0, err
+	}
+	valid := t.cpuMaskBytes(size)
+	any := false
+	for i := range b {
+		b[i] &= valid[i]
+		if b[i] != 0 {
+			any = true
+		}
+	}
+	if !any {
+		return 0, unix.EINVAL
+	}
+	target := t
+	if pid != 0 {
+		if target = t.k.taskByTID(pid); target == nil {
+			return 0, unix.ESRCH
+		}
+	}
+	target.affinityMu.Lock()
+	target.affinityMask = b
+	target.affinityMu.Unlock()
+	// TODO(ringbox): the mask is recorded and reported; platforms do not
+	// yet pin a task to the vCPUs in it.
+	return 0, nil
+}
+
+// affinity returns the task's CPU mask in size bytes.
+func (t *Task) affinity(size int) []byte {
+	t.affinityMu.Lock()
+	defer t.affinityMu.Unlock()
+	out := t.cpuMaskBytes(size)
+	if t.affinityMask != nil {
+		for i := range out {
+			if i < len(t.affinityMask) {
+				out[i] &= t.affinityMask[i]
+			} else {
+				out[i] = 0
+			}
+		}
+	}
+	return out
+}
+
+func sysGetcpu(t *Task, a *syscallArgs) (uint64, error) {
+	cpu := max(t.lastCPU, 0)
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(cpu))
+	if a.u(0) != 0 {
+		if err := t.CopyOut(a.u(0), b[:]); err != nil {
+			return 0, err
+		}
+	}
+	if a.u(1) != 0 {
+		var z [4]byte
+		if err := t.CopyOut(a.u(1), z[:]); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
+}
+
+func (t *Task) schedTarget(pid int32) (*Task, error) {
+	if pid < 0 {
+		return nil, unix.EINVAL
+	}
+	if pid == 0 {
+		return t, nil
+	}
+	if o := t.k.taskByTID(pid); o != nil {
+		return o, nil
+	}
+	return nil, unix.ESRCH
+}
+
+// sysSchedGetscheduler reports SCHED_OTHER, the only policy ringbox runs.
+func sysSchedGetscheduler(t *Task, a *syscallArgs) (uint64, error) {
+	if _, err := t.schedTarget(int32(a.int(0))); err != nil {
+		return 0, err
+	}
+	return unix.SCHED_NORMAL, nil
+}
+
+func sysSchedGetparam(t *Task, a *syscallArgs) (uint64, error) {
+	if a.u(1) == 0 {
+		return 0, unix.EINVAL
+	}
+	if _, err := t.schedTarget(int32(a.int(0))); err != nil {
+		return 0, err
+	}
+	var b [4]byte
+	return 0, t.CopyOut(a.u(1), b[:])
+}
+
+func schedPriorityRange(policy int) (lo, hi int, err error) {
+	switch policy {
+	case unix.SCHED_FIFO, unix.SCHED_RR:
+		return 1, 99, nil
+	case unix.SCHED_NORMAL, unix.SCHED_BATCH, unix.SCHED_IDLE, 6: // SCHED_DEADLINE
+		return 0, 0, nil
+	}
+	return 0, 0, unix.EINVAL
+}
+
+func sysSchedPriorityMax(t *Task, a *syscallArgs) (uint64, error) {
+	_, hi, err := schedPriorityRange(a.int(0))
+	return uint64(hi), err
+}
+
+func sysSchedPriorityMin(t *Task, a *syscallArgs) (uint64, error) {
+	lo, _, err := schedPriorityRange(a.int(0))
+	return uint64(lo), err
+}
+
+func sysUmask(t *Task, a *syscallArgs) (uint64, error) {
+	old := t.tg.umask.Swap(uint32(a.u(0) & 0o777))
+	return uint64(old), nil
+}
