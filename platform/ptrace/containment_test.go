@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -80,6 +81,14 @@ func TestStubWalls(t *testing.T) {
 		if st[k] != v {
 			t.Errorf("stub %s = %q, want %q", k, st[k], v)
 		}
+	}
+
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		t.Fatalf("read stub limits: %v", err)
+	}
+	if !regexp.MustCompile(`(?m)^Max core file size\s+0\s+0\s`).Match(limits) {
+		t.Errorf("stub core file size limit is not 0:\n%s", limits)
 	}
 
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))

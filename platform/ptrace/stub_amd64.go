@@ -94,7 +94,10 @@ var stubCodeBytes = []struct {
 
 // Layout of the data page.
 const (
-	dataOffFprog  = 0    // struct sock_fprog
+	dataOffFprog = 0 // struct sock_fprog
+	// dataOffNoCore is a struct rlimit of zeros: RLIMIT_CORE 0, so a
+	// stub the filter kills leaves no core file.
+	dataOffNoCore = 0x20
 	dataOffFilter = 0x40 // struct sock_filter[]
 	// stubThreadStack is the rsp of clone children. They never touch the
 	// stack (the wait loop only makes system calls and no signal handler

@@ -142,6 +142,8 @@ func (a *addressSpace) setupStub(l *tracee) error {
 		// half; the program's address space is ringbox's to fill.
 		{"munmap below the stub", unix.SYS_MUNMAP, []uint64{0, stubStart}},
 		{"munmap above the stub", unix.SYS_MUNMAP, []uint64{stubEnd, arch.MaxUserAddress - stubEnd}},
+		// A seccomp kill is a SIGSYS, whose default action dumps core.
+		{"setrlimit(RLIMIT_CORE)", unix.SYS_SETRLIMIT, []uint64{unix.RLIMIT_CORE, stubData + dataOffNoCore}},
 		// seccomp(2): without CAP_SYS_ADMIN a filter needs no_new_privs.
 		{"prctl(PR_SET_NO_NEW_PRIVS)", unix.SYS_PRCTL, []uint64{unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0}},
 		{"seccomp", unix.SYS_SECCOMP, []uint64{unix.SECCOMP_SET_MODE_FILTER, 0, stubData + dataOffFprog}},
