@@ -196,6 +196,34 @@ int main(void)
 	int cr = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &abs, NULL);
 	check_eq(cr, EINTR, "clock_nanosleep TIMER_ABSTIME interrupted: EINTR");
 
+	/* FUTEX_WAIT without a timeout: EINTR after a handler without
+	 * SA_RESTART (futex(2) "EINTR"). */
+	set_alrm(0);
+	static volatile uint32_t fw;
+	fw = 0;
+	eintr = 0;
+	for (int i = 0; i < 5 && !eintr; i++) {
+		hits = 0;
+		arm(20000, 0);
+		errno = 0;
+		long fr = syscall(SYS_futex, &fw, FUTEX_WAIT_, 0, NULL, NULL, 0);
+		eintr = fr == -1 && errno == EINTR && hits == 1;
+	}
+	ok(eintr, "FUTEX_WAIT interrupted by a handler without SA_RESTART: EINTR");
+	/* With a timeout the restart would go through restart_syscall,
+	 * which Linux only does when no handler ran: EINTR even with
+	 * SA_RESTART (kernel/futex/waitwake.c:futex_wait()). */
+	set_alrm(1);
+	hits = 0;
+	arm(5000, 5000);
+	struct timespec fto = { 0, 100 * 1000 * 1000 };
+	errno = 0;
+	long fr2 = syscall(SYS_futex, &fw, FUTEX_WAIT_, 0, &fto, NULL, 0);
+	int fe = errno;
+	disarm();
+	ok(fr2 == -1 && fe == EINTR, "FUTEX_WAIT with a timeout: EINTR after a handler even with SA_RESTART");
+	ok(hits >= 1, "the timer interrupted the futex wait");
+
 	/* A user-mode busy loop is interrupted (the timer is not deferred
 	 * until the next system call). */
 	hits = 0;

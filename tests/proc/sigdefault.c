@@ -39,6 +39,12 @@ static void self_signal(void)
 }
 static volatile int *volatile bad_ptr = (int *)8;
 static void do_segv(void) { *bad_ptr = 1; }
+static void ignore_then_self_signal(void)
+{
+	signal(sig_to_send, SIG_IGN);
+	kill(getpid(), sig_to_send);
+	_exit(50);
+}
 static void do_abort(void) { abort(); }
 static volatile int zero;
 static void do_fpe(void) { zero = 10 / zero; }
@@ -72,6 +78,32 @@ static void await_ready(void)
 {
 	char b;
 	read(ready[0], &b, 1);
+}
+
+/* A synchronous fault whose signal is blocked or ignored cannot be
+ * delivered: Linux forces the default action (kernel/signal.c:
+ * force_sig_info_to_task(), which unblocks and resets the handler). */
+static void segv_blocked(void)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGSEGV);
+	sigprocmask(SIG_BLOCK, &s, NULL);
+	do_segv();
+}
+static void segv_ignored(void)
+{
+	signal(SIGSEGV, SIG_IGN);
+	do_segv();
+}
+static void segv_handler_blocked(void)
+{
+	handle(SIGSEGV);
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGSEGV);
+	sigprocmask(SIG_BLOCK, &s, NULL);
+	do_segv();
 }
 
 static void block_all_then_wait(void)
@@ -156,6 +188,13 @@ int main(void)
 	check_eq(tap_wait(victim(ill_handled)), 20 + ILL_ILLOPN, "SIGILL si_code ILL_ILLOPN");
 	check_eq(tap_wait(victim(do_trap)), 1000 + SIGTRAP, "int3: killed by SIGTRAP");
 	check_eq(tap_wait(victim(trap_handled)), 40 + SI_KERNEL, "int3 SIGTRAP si_code SI_KERNEL");
+
+	check_eq(tap_wait(victim(segv_blocked)), 1000 + SIGSEGV, "fault with SIGSEGV blocked: killed by SIGSEGV");
+	check_eq(tap_wait(victim(segv_ignored)), 1000 + SIGSEGV, "fault with SIGSEGV ignored: killed by SIGSEGV");
+	check_eq(tap_wait(victim(segv_handler_blocked)), 1000 + SIGSEGV, "fault with a handler but SIGSEGV blocked: killed, handler not run");
+	/* A kill()ed SIGSEGV, unlike a fault, obeys SIG_IGN. */
+	sig_to_send = SIGSEGV;
+	check_eq(tap_wait(victim(ignore_then_self_signal)), 50, "kill(SIGSEGV) with SIG_IGN is ignored");
 
 	/* Stop signals. */
 	int stops[] = { SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU };
