@@ -207,6 +207,9 @@ static inline const char *errname(int e)
 		{EIO, "EIO"}, {E2BIG, "E2BIG"}, {ECHILD, "ECHILD"}, {EAGAIN, "EAGAIN"},
 		{ENOMEM, "ENOMEM"}, {EACCES, "EACCES"}, {EFAULT, "EFAULT"}, {EBUSY, "EBUSY"},
 		{EINVAL, "EINVAL"}, {ENOSYS, "ENOSYS"}, {EBADF, "EBADF"}, {ENODEV, "ENODEV"},
+		{ENOTTY, "ENOTTY"}, {ESPIPE, "ESPIPE"}, {EEXIST, "EEXIST"}, {ENOTDIR, "ENOTDIR"},
+		{EISDIR, "EISDIR"}, {EMFILE, "EMFILE"}, {ERANGE, "ERANGE"}, {EOPNOTSUPP, "EOPNOTSUPP"},
+		{EPIPE, "EPIPE"}, {ETIMEDOUT, "ETIMEDOUT"}, {ENOEXEC, "ENOEXEC"}, {EXDEV, "EXDEV"},
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (names[i].e == e)
