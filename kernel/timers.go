@@ -1,0 +1,368 @@
+package kernel
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/ringbox/ringbox/arch"
+)
+
+// Kernel timers: the engine under setitimer(2), alarm(2) and the POSIX
+// timers of timer_create(2) (Linux: kernel/time/hrtimer.c,
+// posix-cpu-timers.c). Each armed timer is one Go timer (time.AfterFunc)
+// set for its next expiry, never a goroutine per tick.
+//
+// Timers on wall clocks fire from Go's timer. Timers on CPU-time clocks
+// cannot: a task's CPU time is charged only when it comes back from user
+// code (task_run.go), and a thread in a busy loop may not come back for a
+// long time. Such a timer first sleeps for the least wall time in which
+// the clock can reach its expiry (the CPU time left, divided among the
+// threads that may consume it), then, if the charged time is still short,
+// interrupts the threads so that their running time is charged, and looks
+// again shortly after. Linux instead checks CPU timers on every scheduler
+// tick of a running task.
+//
+// Lock order: ktimer.mu before the siglock and ThreadGroup.mu (a timer
+// sends its signal with its lock held).
+
+// cpuTimerGrace is how long a CPU-clock timer waits for the threads it
+// interrupted to have their time charged.
+const cpuTimerGrace = time.Millisecond
+
+// minTimerPeriod bounds how often one timer's Go timer fires: expiries of
+// a shorter interval are counted as overruns rather than run one by one,
+// so a 1 ns periodic timer cannot spin a host CPU.
+const minTimerPeriod = 50 * time.Microsecond
+
+// ktimer is a one-shot or periodic timer on a kclock (Linux: struct
+// hrtimer, struct cpu_timer).
+type ktimer struct {
+	clock kclock
+	// passive timers never fire: a SIGEV_NONE POSIX timer only counts
+	// down, and is read by timer_gettime.
+	passive bool
+	// fire runs, with mu held, when the timer expires; overrun counts
+	// the further intervals that elapsed unnoticed.
+	fire func(overrun int64)
+
+	mu sync.Mutex
+	// expiry is the next expiry on the clock, 0 when disarmed.
+	// Protected by mu.
+	expiry int64
+	// interval is the period, 0 for a one-shot timer. Protected by mu.
+	interval int64
+	// gen identifies the current Go timer: callbacks of stopped ones
+	// see a different value and do nothing. Protected by mu.
+	gen uint64
+	// gt is the pending Go timer. Protected by mu.
+	gt *time.Timer
+}
+
+// setLocked arms the timer for expiry (0 disarms) with interval.
+//
+// Preconditions: kt.mu is held.
+func (kt *ktimer) setLocked(expiry, interval int64) {
+	kt.stopLocked()
+	kt.expiry, kt.interval = expiry, interval
+	if expiry != 0 && !kt.passive {
+		kt.startLocked(kt.delayLocked(kt.clock.now()), false)
+	}
+}
+
+// stopLocked cancels the pending Go timer.
+//
+// Preconditions: kt.mu is held.
+func (kt *ktimer) stopLocked() {
+	if kt.gt != nil {
+		kt.gt.Stop()
+		kt.gt = nil
+	}
+	kt.gen++
+}
+
+// startLocked sets the Go timer to look at the timer after d.
+//
+// Preconditions: kt.mu is held.
+func (kt *ktimer) startLocked(d time.Duration, kicked bool) {
+	kt.gen++
+	gen := kt.gen
+	kt.gt = time.AfterFunc(d, func() { kt.expire(gen, kicked) })
+}
+
+// delayLocked returns the wall time after which the clock may have
+// reached the expiry, now being its current value.
+//
+// Preconditions: kt.mu is held.
+func (kt *ktimer) delayLocked(now int64) time.Duration {
+	left := kt.expiry - now
+	if left <= 0 {
+		return 0
+	}
+	if kt.clock.cpu {
+		left /= kt.clock.threads()
+	}
+	return time.Duration(left)
+}
+
+// expire is the Go timer's callback.
+func (kt *ktimer) expire(gen uint64, kicked bool) {
+	kt.mu.Lock()
+	defer kt.mu.Unlock()
+	if gen != kt.gen || kt.expiry == 0 {
+		return
+	}
+	kt.gt = nil
+	now := kt.clock.now()
+	if now < kt.expiry {
+		if kt.clock.cpu && !kicked {
+			kt.clock.kick()
+			kt.startLocked(cpuTimerGrace, true)
+			return
+		}
+		// A CPU clock still short, or CLOCK_REALTIME behind Go's
+		// monotonic timer: look again when it may be due.
+		kt.startLocked(kt.delayLocked(now), false)
+		return
+	}
+	overrun := kt.forwardLocked(now)
+	if kt.expiry != 0 {
+		kt.startLocked(max(kt.delayLocked(now), minTimerPeriod), false)
+	}
+	kt.fire(overrun)
+}
+
+// forwardLocked moves an expired timer past now: a periodic one to its
+// next expiry, returning the intervals skipped beyond the one that
+// expired (Linux: hrtimer_forward()); a one-shot one is disarmed.
+//
+// Preconditions: kt.mu is held; kt.expiry != 0 and kt.expiry <= now.
+func (kt *ktimer) forwardLocked(now int64) int64 {
+	if kt.interval <= 0 {
+		kt.expiry = 0
+		return 0
+	}
+	overrun := (now - kt.expiry) / kt.interval
+	kt.expiry = addSafe(kt.expiry, mulSafe(overrun+1, kt.interval))
+	if kt.expiry == math.MaxInt64 {
+		// Beyond the end of time: it will never fire again.
+		kt.expiry = 0
+	}
+	return overrun
+}
+
+// mulSafe multiplies non-negative a and b, saturating.
+func mulSafe(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
+// remainingLocked returns the time left to the next expiry (0 when
+// disarmed) and the interval. An armed timer whose expiry has passed but
+// that has not fired yet reports almostDue.
+//
+// Preconditions: kt.mu is held.
+func (kt *ktimer) remainingLocked(almostDue int64) (left, interval int64) {
+	if kt.expiry == 0 {
+		return 0, kt.interval
+	}
+	left = kt.expiry - kt.clock.now()
+	if left <= 0 {
+		left = almostDue
+	}
+	return left, kt.interval
+}
+
+// threads returns how many threads can consume a CPU clock's time at
+// once.
+func (c kclock) threads() int64 {
+	if c.task != nil {
+		return 1
+	}
+	c.tg.mu.Lock()
+	defer c.tg.mu.Unlock()
+	return max(int64(len(c.tg.tasks)), 1)
+}
+
+// kick makes the threads counted by a CPU clock leave user code briefly,
+// so that their running time is charged.
+func (c kclock) kick() {
+	if c.task != nil {
+		c.task.ctx.Interrupt()
+		return
+	}
+	c.tg.mu.Lock()
+	defer c.tg.mu.Unlock()
+	for _, t := range c.tg.tasks {
+		t.ctx.Interrupt()
+	}
+}
+
+// tgTimers are a process's timers: the interval timers of setitimer(2)
+// and the POSIX timers (Linux: struct signal_struct's real_timer,
+// it[] and posix_timers).
+type tgTimers struct {
+	mu sync.Mutex
+	// itimers are ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF, created on
+	// first use. Protected by mu.
+	itimers [3]*ktimer
+	// posix are the POSIX timers by ID. Protected by mu.
+	posix map[int32]*posixTimer
+	// nextID is where the search for a free timer ID starts (Linux
+	// hands IDs out in increasing order). Protected by mu.
+	nextID int32
+	// dead: the process has exited; nothing may be armed. Protected by
+	// mu.
+	dead bool
+}
+
+// threadGroupTimers maps each ThreadGroup with timers to its tgTimers.
+//
+// TODO(ringbox): a field of ThreadGroup would do without the map; it
+// lives here while task.go belongs to another change.
+var threadGroupTimers sync.Map
+
+// timers returns the process's timers, creating them on first use.
+func (tg *ThreadGroup) timers() *tgTimers {
+	if v, ok := threadGroupTimers.Load(tg); ok {
+		return v.(*tgTimers)
+	}
+	v, _ := threadGroupTimers.LoadOrStore(tg, &tgTimers{posix: make(map[int32]*posixTimer)})
+	return v.(*tgTimers)
+}
+
+// stopTimers cancels every timer of the process and forgets them: the
+// process is gone (Linux: kernel/exit.c:do_exit() cancels real_timer and
+// calls exit_itimers() when the group dies).
+//
+// It must be called once the last thread has left (or the group is
+// being reaped), without holding ThreadGroup.mu or the siglock.
+func (tg *ThreadGroup) stopTimers() {
+	v, ok := threadGroupTimers.LoadAndDelete(tg)
+	if !ok {
+		return
+	}
+	ts := v.(*tgTimers)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.dead = true
+	for _, kt := range ts.itimers {
+		if kt != nil {
+			kt.mu.Lock()
+			kt.setLocked(0, 0)
+			kt.mu.Unlock()
+		}
+	}
+	for id, pt := range ts.posix {
+		pt.stop()
+		delete(ts.posix, id)
+	}
+}
+
+// execTimers deletes the process's POSIX timers, which do not survive
+// execve(2); interval timers and alarm(2) do (Linux: fs/exec.c:
+// begin_new_exec() calls exit_itimers()).
+//
+// It must be called by exec once the other threads are gone, without
+// holding ThreadGroup.mu or the siglock.
+func (tg *ThreadGroup) execTimers() {
+	v, ok := threadGroupTimers.Load(tg)
+	if !ok {
+		return
+	}
+	ts := v.(*tgTimers)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for id, pt := range ts.posix {
+		pt.stop()
+		delete(ts.posix, id)
+	}
+}
+
+// alive reports whether the group can still receive timer signals; a
+// timer of a dead group disarms itself even if stopTimers was missed.
+func (tg *ThreadGroup) alive() bool {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return !tg.exiting && len(tg.tasks) > 0
+}
+
+// posixTimer is a timer_create(2) timer (Linux: struct k_itimer).
+type posixTimer struct {
+	id     int32
+	tg     *ThreadGroup
+	kt     *ktimer
+	notify int32
+	signo  int32
+	value  uint64
+	// target is the thread of SIGEV_THREAD_ID, nil for the process.
+	target *Task
+
+	// info is the last signal queued, whose si_overrun grows while it is
+	// still pending; nil after timer_settime. Protected by kt.mu.
+	info *arch.SignalInfo
+}
+
+// stop disarms the timer for good.
+func (pt *posixTimer) stop() {
+	pt.kt.mu.Lock()
+	pt.kt.setLocked(0, 0)
+	pt.kt.mu.Unlock()
+}
+
+// fire queues the timer's signal, or counts an overrun when its last
+// signal is still pending (Linux: posix_timer_fn() and send_sigqueue(),
+// which never queues a timer's signal twice).
+//
+// Preconditions: pt.kt.mu is held.
+func (pt *posixTimer) fire(overrun int64) {
+	if !pt.tg.alive() {
+		pt.kt.setLocked(0, 0)
+		return
+	}
+	h := pt.tg.lockSignals()
+	if pt.info != nil {
+		q := &pt.tg.pending
+		if pt.target != nil {
+			q = &pt.target.pending
+		}
+		if q.holds(pt.info) {
+			pt.info.SetOverrun(clampOverrun(int64(pt.info.Overrun()) + 1 + overrun))
+			h.mu.Unlock()
+			return
+		}
+	}
+	h.mu.Unlock()
+	info := &arch.SignalInfo{Signo: pt.signo, Code: arch.SI_TIMER}
+	info.SetTimer(pt.id, clampOverrun(overrun), pt.value)
+	pt.info = info
+	if pt.target != nil {
+		pt.target.SendSignal(info)
+	} else {
+		pt.tg.SendSignal(info)
+	}
+}
+
+// clampOverrun caps an overrun count at DELAYTIMER_MAX (INT_MAX).
+func clampOverrun(v int64) int32 {
+	if v > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(v)
+}
+
+// holds reports whether info itself is queued.
+func (q *pendingQueue) holds(info *arch.SignalInfo) bool {
+	sig := info.Signo
+	if sig < 1 || sig > numSignals {
+		return false
+	}
+	for _, i := range q.infos[sig-1] {
+		if i == info {
+			return true
+		}
+	}
+	return false
+}
