@@ -42,6 +42,17 @@ static int touch(volatile char *p, int write)
 	return 0;
 }
 
+/* deep_stack grows the main thread's stack by n bytes, touching each
+ * page from the top down as a deep call chain would. */
+static __attribute__((noinline)) int deep_stack(size_t n)
+{
+	volatile char big[n];
+	for (size_t off = n; off >= PG; off -= PG)
+		big[off - 1] = (char)off;
+	big[0] = 1;
+	return big[0] + big[n - 1];
+}
+
 int main(void)
 {
 	tap_init();
@@ -123,6 +134,9 @@ int main(void)
 	ok(g != MAP_FAILED, "MAP_GROWSDOWN mapping");
 	check_eq(touch(g + PG, 1), 0, "MAP_GROWSDOWN mapping is usable");
 	check_eq(touch(g - 16, 1), 0, "a write just below a MAP_GROWSDOWN mapping grows it");
+
+	/* The main stack grows on demand (VM_GROWSDOWN stack VMA). */
+	check_eq(deep_stack(2 << 20), 1 + (char)(2 << 20), "main stack grows by 2 MiB on demand");
 
 	/* Errors. */
 	errno = 0;

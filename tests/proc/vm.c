@@ -150,6 +150,35 @@ int main(void)
 	uintptr_t b3 = (uintptr_t)syscall(SYS_brk, 1);
 	check_eq(b3, b0, "brk below the data segment fails by returning the old break");
 
+	/* PROT_EXEC: code written to a page runs once it is executable; a
+	 * jump into a non-executable page faults with SEGV_ACCERR. */
+	static const unsigned char ret42[] = { 0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3 }; /* mov $42,%eax; ret */
+	unsigned char *code = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memcpy(code, ret42, sizeof ret42);
+	check_ok(mprotect(code, PG, PROT_READ | PROT_EXEC), "mprotect PROT_READ|PROT_EXEC");
+	int (*fn)(void) = (int (*)(void))code;
+	check_eq(fn(), 42, "code in an executable anonymous page runs");
+	mprotect(code, PG, PROT_READ | PROT_WRITE);
+	fault_code = 0;
+	int ran = -1;
+	if (sigsetjmp(jb, 1) == 0)
+		ran = fn();
+	ok(ran == -1 && fault_addr == code && fault_code == SEGV_ACCERR, "executing a non-executable page: SIGSEGV SEGV_ACCERR at the entry");
+	munmap(code, PG);
+
+	/* MADV_WIPEONFORK and MADV_DONTFORK. */
+	char *wipe = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *dont = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	wipe[0] = dont[0] = 9;
+	check_ok(madvise(wipe, PG, MADV_WIPEONFORK), "madvise MADV_WIPEONFORK");
+	check_ok(madvise(dont, PG, MADV_DONTFORK), "madvise MADV_DONTFORK");
+	pid_t c = tap_fork();
+	if (c == 0)
+		_exit((wipe[0] == 0 ? 0 : 1) | (touch(dont, 0) == SIGSEGV ? 0 : 2));
+	check_eq(tap_wait(c), 0, "child sees the WIPEONFORK page zeroed and no DONTFORK page");
+	ok(wipe[0] == 9 && dont[0] == 9, "the parent keeps both");
+	check_err(madvise(ds, PG, MADV_WIPEONFORK), EINVAL, "MADV_WIPEONFORK on a shared mapping EINVAL");
+
 	/* RLIMIT_AS */
 	pid_t p = tap_fork();
 	if (p == 0) {
