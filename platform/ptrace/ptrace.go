@@ -57,7 +57,15 @@ type cpuStats struct {
 }
 
 // New returns a ptrace platform whose address spaces map pages of mf. It
-// builds the stub executable; stub processes start with each address space.
+// builds the stub executable; stub processes start with each address
+// space. It adds SA_NOCLDSTOP to the process's SIGCHLD action (see
+// quietTraceeStops), so that stub stops do not signal ringbox.
+//
+// Every goroutine that calls a Context's Switch, PullFPState or Release
+// must be locked to its OS thread (runtime.LockOSThread) for as long as
+// the context lives: that thread traces the context's stub threads, and a
+// thread that exits while tracing one kills the whole stub
+// (PTRACE_O_EXITKILL).
 func New(mf *memfile.MemoryFile, opts Options) (*Platform, error) {
 	if mf == nil {
 		return nil, fmt.Errorf("ptrace: nil memory file")
