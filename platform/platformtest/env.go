@@ -38,6 +38,7 @@ func Run(t *testing.T, newPlatform func(t *testing.T, mf *memfile.MemoryFile) pl
 		{"DebugRegisters", testDebugRegisters},
 		{"Interrupt", testInterrupt},
 		{"FPState", testFPState},
+		{"FPStatePerContext", testFPStatePerContext},
 		{"MapUnmapProtect", testMapUnmapProtect},
 		{"UnmapWhileRunning", testUnmapWhileRunning},
 		{"ReservedRanges", testReservedRanges},
