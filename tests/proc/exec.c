@@ -40,7 +40,7 @@ static int role_sig(char **av)
 	struct sigaction sa;
 	sigset_t m, pend;
 	stack_t ss;
-	char r[7];
+	char r[8];
 	sigaction(SIGUSR1, NULL, &sa);
 	r[0] = sa.sa_handler == SIG_DFL;
 	sigaction(SIGUSR2, NULL, &sa);
@@ -54,6 +54,8 @@ static int role_sig(char **av)
 	r[5] = getpid() == want_pid;
 	sigaction(SIGPIPE, NULL, &sa);
 	r[6] = sa.sa_handler == SIG_DFL; /* was a handler with SA_RESTART */
+	unsigned left = alarm(0); /* armed at 8 s before the exec */
+	r[7] = left > 0 && left <= 8;
 	write(out, r, sizeof r);
 	return 0;
 }
@@ -158,13 +160,14 @@ int main(int argc, char **argv)
 		sigaltstack(&ss, NULL);
 		snprintf(a2, sizeof a2, "%d", pfd[1]);
 		snprintf(a3, sizeof a3, "%d", getpid());
+		alarm(8); /* the alarm survives execve */
 		char *av[] = { (char *)self, "sig", a2, a3, NULL };
 		execve(self, av, envp);
 		_exit(99);
 	}
 	close(pfd[1]);
 	memset(r, 0, sizeof r);
-	check_eq(read_results(pfd[0], r, 7), 7, "exec'd image reports signal checks");
+	check_eq(read_results(pfd[0], r, 8), 8, "exec'd image reports signal checks");
 	ok(r[0], "caught signal reset to SIG_DFL by execve");
 	ok(r[1], "ignored signal stays SIG_IGN across execve");
 	ok(r[2], "blocked mask kept across execve");
@@ -172,6 +175,7 @@ int main(int argc, char **argv)
 	ok(r[4], "alternate signal stack cleared by execve");
 	ok(r[5], "pid kept across execve");
 	ok(r[6], "second caught signal reset too");
+	ok(r[7], "a pending alarm survives execve");
 	check_eq(tap_wait(p), 0, "exec'd image exit status");
 	close(pfd[0]);
 

@@ -38,6 +38,14 @@ extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
 #endif
 
+/* prctl_dumpable_off keeps a core-action signal from writing a core. */
+static void prctl_dumpable_off(void)
+{
+	struct rlimit z = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &z);
+	syscall(SYS_prctl, 4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0);
+}
+
 int main(void)
 {
 	tap_init();
@@ -96,6 +104,37 @@ int main(void)
 		_exit(setrlimit(RLIMIT_NOFILE, &x) == -1 && errno == EPERM ? 0 : 1);
 	}
 	check_eq(tap_wait(c), 0, "unprivileged raise of a hard limit EPERM");
+
+	/* RLIMIT_FSIZE: a write past it raises SIGXFSZ, or fails with EFBIG
+	 * when SIGXFSZ is ignored. memfd avoids needing a filesystem. */
+	c = tap_fork();
+	if (c == 0) {
+		int fd = memfd_create("fsize", 0);
+		struct rlimit fl = { 4096, 4096 };
+		setrlimit(RLIMIT_FSIZE, &fl);
+		char b[8192] = { 0 };
+		if (write(fd, b, 4096) != 4096)
+			_exit(1);
+		signal(SIGXFSZ, SIG_IGN);
+		errno = 0;
+		if (write(fd, b, 1) != -1 || errno != EFBIG)
+			_exit(2);
+		signal(SIGXFSZ, SIG_DFL);
+		write(fd, b, 1);
+		_exit(3);
+	}
+	check_eq(tap_wait(c), 1000 + SIGXFSZ, "RLIMIT_FSIZE: EFBIG with SIGXFSZ ignored, then killed by SIGXFSZ");
+
+	/* RLIMIT_CPU: SIGXCPU once the soft limit of CPU time is used. */
+	c = tap_fork();
+	if (c == 0) {
+		struct rlimit cl = { 1, 5 };
+		setrlimit(RLIMIT_CPU, &cl);
+		prctl_dumpable_off();
+		for (volatile unsigned long i = 0;; i++)
+			;
+	}
+	check_eq(tap_wait(c), 1000 + SIGXCPU, "RLIMIT_CPU: killed by SIGXCPU after 1 s of CPU");
 
 	/* sysinfo */
 	struct sysinfo si;
