@@ -18,8 +18,8 @@ import (
 // thread is the stub leader's tracer (PTRACE_TRACEME ties the child to the
 // thread that forked it), and only it may inject into the leader.
 
-// nobody is the uid and gid of stubs started by root, so that a stub has
-// no capabilities and owns no host files.
+// nobody is the uid and gid of stubs started by root: a stub then has no
+// capabilities and shares no credentials with ringbox.
 const nobody = 65534
 
 // cloneFlags create a stub thread: a thread of the stub process sharing
