@@ -68,6 +68,43 @@ static void *pinned(void *a)
 	return (void *)(intptr_t)(got == (unsigned)cpu ? 0 : 2);
 }
 
+/* Yield ping-pong: two SCHED_FIFO threads pinned to one CPU pass a
+ * token. An equal-priority FIFO thread is never preempted by its peer, so
+ * the token moves only if sched_yield really hands the CPU over; a broken
+ * yield shows as a timeout, not as slowness. */
+static int yield_cpu;
+static volatile int turn, rounds, yield_fail, yield_nofifo, yield_ready;
+static void *yielder(void *a)
+{
+	int me = (int)(intptr_t)a;
+	cpu_set_t s;
+	CPU_ZERO(&s);
+	CPU_SET(yield_cpu, &s);
+	sched_setaffinity(0, sizeof s, &s);
+	struct sched_param sp = { 1 };
+	if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) != 0) {
+		yield_nofifo = 1;
+		return NULL;
+	}
+	/* Sleep (not spin) until both are FIFO on the CPU: a FIFO spinner
+	 * would starve a peer still in SCHED_OTHER until RT throttling. */
+	__atomic_add_fetch(&yield_ready, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 30000 && yield_ready < 2 && !yield_nofifo; i++)
+		usleep(100);
+	int64_t deadline = now_ns() + 3000LL * 1000 * 1000;
+	while (rounds < 1000 && !yield_fail && !yield_nofifo) {
+		if (turn == me) {
+			rounds++;
+			turn = 1 - me;
+			continue;
+		}
+		sched_yield();
+		if (now_ns() > deadline)
+			yield_fail = 1;
+	}
+	return NULL;
+}
+
 int main(void)
 {
 	tap_init();
@@ -119,6 +156,22 @@ int main(void)
 	}
 	check_eq(tap_wait(p), 0, "fork inherits the affinity mask");
 	sched_setaffinity(0, sizeof set, &set);
+
+	/* sched_yield hands the CPU to a FIFO peer on the same CPU. */
+	yield_cpu = first;
+	int64_t t_y = now_ns();
+	{
+		pthread_t y[2];
+		pthread_create(&y[0], NULL, yielder, (void *)0);
+		pthread_create(&y[1], NULL, yielder, (void *)1);
+		pthread_join(y[0], NULL);
+		pthread_join(y[1], NULL);
+		fprintf(stderr, "smp: yield rounds %d after %lld ms\n", rounds, (long long)((now_ns() - t_y) / 1000000));
+		if (yield_nofifo)
+			skip("SCHED_FIFO not permitted", "sched_yield passes a token 1000 times between FIFO threads on one CPU");
+		else
+			ok(!yield_fail && rounds >= 1000, "sched_yield passes a token 1000 times between FIFO threads on one CPU");
+	}
 
 	if (n < 2) {
 		skip("fewer than 2 CPUs allowed", "threads pinned to two CPUs see their own CPU in getcpu");
