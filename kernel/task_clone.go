@@ -134,9 +134,9 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 		return 0, unix.EINVAL
 	}
 	k := t.k
-	if f&(unix.CLONE_PARENT|unix.CLONE_THREAD) != 0 && t.tg == k.initGroup() {
-		// The sandbox's init has no parent to share (Linux: EINVAL for
-		// the global init; a namespace init gets the same here).
+	if f&unix.CLONE_PARENT != 0 && t.tg == k.initGroup() {
+		// Init may not create siblings: they would have no parent to
+		// reap them (Linux: copy_process(), SIGNAL_UNKILLABLE).
 		return 0, unix.EINVAL
 	}
 	if ca.stack != 0 && !userRangeOK(ca.stack, 0) {
