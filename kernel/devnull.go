@@ -108,6 +108,10 @@ func (f *memDevFile) Stat(t *Task) (unix.Stat_t, error) {
 // poll method, so Linux reports DEFAULT_POLLMASK).
 func (f *memDevFile) Readiness(mask uint32) uint32 { return defaultPollMask & mask }
 
+// pollable makes epoll_ctl refuse the devices with EPERM: they have no
+// poll method (Linux: file_can_poll()).
+func (f *memDevFile) pollable() bool { return false }
+
 // EventRegister implements File.EventRegister; readiness never changes.
 func (f *memDevFile) EventRegister(w *Waiter, mask uint32) {}
 

@@ -131,6 +131,10 @@ func (r *fileRefs) initRefs() { r.refs.Store(1) }
 // IncRef implements File.IncRef.
 func (r *fileRefs) IncRef() { r.refs.Add(1) }
 
+// released reports whether the last reference is gone: the file is
+// closed, and an epoll interest in it must go.
+func (r *fileRefs) released() bool { return r.refs.Load() <= 0 }
+
 // decRef drops a reference and reports whether it was the last.
 func (r *fileRefs) decRef() bool {
 	n := r.refs.Add(-1)

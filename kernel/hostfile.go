@@ -24,6 +24,9 @@ type hostFile struct {
 	fileFlags
 	fd       int
 	seekable bool
+	// canPoll is false for a regular file or directory, which have no
+	// poll method on Linux (epoll_ctl refuses them).
+	canPoll bool
 
 	mu sync.Mutex
 	// waits are the pending registrations. Protected by mu.
@@ -57,6 +60,13 @@ func newHostFile(h int) (*hostFile, error) {
 	// (Linux: no_llseek, nonseekable_open()).
 	_, serr := unix.Seek(fd, 0, unix.SEEK_CUR)
 	hf.seekable = serr == nil
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	typ := st.Mode & unix.S_IFMT
+	hf.canPoll = typ != unix.S_IFREG && typ != unix.S_IFDIR
 	return hf, nil
 }
 
@@ -187,6 +197,9 @@ func (h *hostFile) Seek(t *Task, off int64, whence int) (int64, error) {
 
 // Seekable implements File.Seekable.
 func (h *hostFile) Seekable() bool { return h.seekable }
+
+// pollable tells epoll_ctl whether the host file can be watched.
+func (h *hostFile) pollable() bool { return h.canPoll }
 
 // Ioctl implements File.Ioctl: the terminal queries a program makes on
 // its stdio are answered from the host terminal.
