@@ -170,8 +170,8 @@ int main(void)
 	check_eq(waitpid(p, &st, WNOHANG), 0, "group with a dead leader and a live thread is not waitable");
 	check_eq(kill(p, 0), 0, "kill(pid, 0) still finds the group");
 	write(to_child[1], "g", 1);
-	/* Since Linux 5.19 the last thread to exit sets the group's code
-	 * (kernel/exit.c:synchronize_group_exit()). */
+	/* Recent Linux has the last thread to exit set the group's code
+	 * (kernel/exit.c:synchronize_group_exit(); measured on 6.18). */
 	check_eq(tap_wait(p), 33, "wait sees the group after the last thread, with that thread's code");
 
 	/* tgkill on a dead thread or a mismatched group. */
