@@ -32,7 +32,7 @@ int main(void)
 	wait_pid(c);
 	pt(PTRACE_CONT, c, 0, 0);
 	usleep(20000);
-	ok(waitpid(c, &st, __WALL | WNOHANG) == 0 && proc_state(c) == 'S',
+	ok(waitpid(c, &st, __WALL | WNOHANG) == 0 && wait_state(c, 'S'),
 	   "suppressing SIGSTOP avoids the group-stop", "state %c", proc_state(c));
 
 	// 8-9: the stop signal can be replaced at injection. (SIGTSTP is not

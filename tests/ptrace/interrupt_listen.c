@@ -32,7 +32,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	usleep(20000);
 	check_eq(waitpid(c, &st, __WALL | WNOHANG), 0, "after CONT no further stop is pending");
-	check_eq(proc_state(c), 'S', "the resumed tracee sleeps in pause");
+	check_eq(wait_state(c, 'S'), 1, "the resumed tracee sleeps in pause");
 
 	// 9-13: group-stop and LISTEN.
 	kill(c, SIGSTOP);
@@ -62,7 +62,7 @@ int main(void)
 	check_status(wait_pid(c), STOPPED(SIGCONT), "then the SIGCONT signal-delivery-stop");
 	pt(PTRACE_CONT, c, 0, 0);
 	usleep(20000);
-	check_eq(proc_state(c), 'S', "the tracee runs again after SIGCONT");
+	check_eq(wait_state(c, 'S'), 1, "the tracee runs again after SIGCONT");
 	kill_reap(c);
 
 	// 19: INTERRUPT needs a tracee of the caller.

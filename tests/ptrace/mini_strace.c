@@ -11,9 +11,9 @@
 // Results that are PIDs print as task numbers (or TRACER/PID), addresses as
 // ADDR and new file descriptors as FD, errors as "-1 ENAME", so the output
 // does not depend on the run. Events print as "+++ fork T2", "+++ exec",
-// "--- signal N", "+++ exited N", "+++ killed N". The last line is
-// "# tasks N exit S". Exit status 0 iff the first task exited with 0 (the
-// built-in sequence checks its own results).
+// "--- signal N", "+++ exited N", "+++ killed N". Then "# tasks N" and TAP
+// lines: the traced program exited 0 (the built-in sequence checks its own
+// results) and, for the built-in sequence, its fork child was followed.
 //
 // The traced child blocks on a pipe until the tracer has seized it, so no
 // PTRACE_TRACEME is needed (ptrace(2) "PTRACE_SEIZE").
@@ -318,7 +318,21 @@ int main(int argc, char **argv)
 			left -= l;
 		}
 	}
+	// The trace lines above are compared with a native run; the TAP lines
+	// below make the run self-checking.
 	int code = root_status >= 0 && WIFEXITED(root_status) ? WEXITSTATUS(root_status) : -1;
-	printf("# tasks %d exit %d\n", ntasks, code);
-	return code == 0 ? 0 : 1;
+	int passed = 0, failed = 0, n = 0;
+	printf("# tasks %d\n", ntasks);
+	printf("%sok %d - the traced program exits with status 0", code == 0 ? "" : "not ", ++n);
+	if (code != 0)
+		printf(": got %d", code);
+	printf("\n");
+	code == 0 ? passed++ : failed++;
+	if (!exec_mode) {
+		int good = ntasks == 2 && tasks[1].len > 0 && strstr(tasks[1].out, "+++ exited 3") != NULL;
+		printf("%sok %d - the forked child is followed as T2 to its exit(3)\n", good ? "" : "not ", ++n);
+		good ? passed++ : failed++;
+	}
+	printf("# passed %d failed %d\n", passed, failed);
+	return failed ? 1 : 0;
 }

@@ -123,5 +123,20 @@ int main(void)
 	check_eq(iov.iov_len, 8, "iov_len stays 8");
 	kill_reap(c);
 
+	// 22-23: SETREGSET NT_X86_XSTATE sets xmm1 (the XSAVE legacy area at
+	// byte 160 + 16, with XSTATE_BV's SSE bit so it is not taken as init).
+	c = spawn_traceme(t_probe, NULL);
+	pt(PTRACE_CONT, c, 0, 0);
+	wait_pid(c);
+	iov.iov_base = buf;
+	iov.iov_len = sizeof buf;
+	pt(PTRACE_GETREGSET, c, NT_X86_XSTATE, (unsigned long)&iov);
+	memcpy(buf + 160 + 16, pattern1, 16);
+	buf[512] |= 2;
+	check_eq(pt(PTRACE_SETREGSET, c, NT_X86_XSTATE, (unsigned long)&iov), 0, "SETREGSET NT_X86_XSTATE succeeds");
+	pt(PTRACE_POKEUSER, c, offsetof(struct user_regs_struct, r12), 0x4321);
+	pt(PTRACE_CONT, c, 0, 0);
+	check_status(wait_pid(c), EXITED(0), "the tracee sees xmm1 set through NT_X86_XSTATE");
+
 	return tap_done();
 }

@@ -57,7 +57,7 @@ int main(void)
 	c = spawn_sleeper();
 	check_status(tracer(c, EXITKILL_DETACHED), EXITED(0), "an EXITKILL tracer detaches then exits");
 	usleep(20000);
-	ok(waitpid(c, &st, WNOHANG) == 0 && proc_state(c) == 'S', "the detached tracee lives on",
+	ok(waitpid(c, &st, WNOHANG) == 0 && wait_state(c, 'S'), "the detached tracee lives on",
 	   "state %c", proc_state(c));
 	kill_reap(c);
 
@@ -73,7 +73,7 @@ int main(void)
 	c = spawn_sleeper();
 	check_status(tracer(c, RUNNING), EXITED(0), "a tracer of a running tracee exits");
 	usleep(20000);
-	ok(proc_state(c) == 'S' && proc_tracer(c) == 0, "the tracee keeps running, untraced", "state %c",
+	ok(wait_state(c, 'S') && proc_tracer(c) == 0, "the tracee keeps running, untraced", "state %c",
 	   proc_state(c));
 	kill_reap(c);
 

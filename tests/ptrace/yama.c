@@ -108,6 +108,10 @@ static struct agent agent_start(int via_child)
 	if (a.pid == 0) {
 		close(cmd[1]);
 		close(res[0]);
+		// Q may outlive this program briefly: it must not hold its stdout.
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
 		if (drop_creds(NOBODY, NOBODY, NOBODY, NOBODY, NOBODY, NOBODY, 1) != 0)
 			_exit(100);
 		if (via_child) {
