@@ -179,6 +179,7 @@ func (k *Kernel) Start(path string, argv, envv []string) error {
 	k.init = t.tg
 	k.mu.Unlock()
 	t.start()
+	go k.preemptLoop()
 	return nil
 }
 

@@ -34,6 +34,8 @@ type vma struct {
 	maxPerms platform.AccessType
 	shared   bool
 	name     string
+	// dontFork and wipeOnFork are MADV_DONTFORK and MADV_WIPEONFORK.
+	dontFork, wipeOnFork bool
 }
 
 // page is one present page of the address space.

@@ -17,15 +17,23 @@ func (mm *MemoryManager) Fork() (*MemoryManager, error) {
 	defer mm.mu.Unlock()
 	child.brkStart, child.brk = mm.brkStart, mm.brk
 	child.mmapBase, child.stackTop = mm.mmapBase, mm.stackTop
-	child.vmas = make([]*vma, len(mm.vmas))
-	for i, v := range mm.vmas {
+	for _, v := range mm.vmas {
+		if v.dontFork {
+			continue
+		}
 		nv := *v
-		child.vmas[i] = &nv
-	}
-	child.mapped = mm.mapped
-	for va, p := range mm.pages {
-		mm.mf.IncRef(memfileRange(p.off))
-		child.pages[va] = p
+		child.vmas = append(child.vmas, &nv)
+		child.mapped += v.end - v.start
+		if v.wipeOnFork {
+			// The child gets fresh zero pages on demand.
+			continue
+		}
+		for va := v.start; va < v.end; va += pageSize {
+			if p, ok := mm.pages[va]; ok {
+				mm.mf.IncRef(memfileRange(p.off))
+				child.pages[va] = p
+			}
+		}
 	}
 	// Write-protect the parent's private writable pages: they are now
 	// shared. The child maps its pages on demand.

@@ -3,6 +3,11 @@ package kernel
 import (
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ringbox/ringbox/arch"
 )
 
 // CPUState is what a vCPU is doing, as the scheduler sees it.
@@ -123,4 +128,83 @@ func (k *Kernel) cpu(i int) *CPURecord {
 		return nil
 	}
 	return &k.cpus[i]
+}
+
+// Preemption. A task keeps its vCPU while it runs user code; one that
+// spins without a system call would keep it forever and starve the tasks
+// waiting for a vCPU. The kernel's tick interrupts every task that has
+// been in user mode longer than a time slice: it comes back to the
+// kernel, gives its vCPU up, and queues for one again behind the waiters.
+// The tick also enforces RLIMIT_CPU for tasks that never enter the
+// kernel.
+const (
+	schedTick  = 10 * time.Millisecond
+	timeSlice  = 20 * time.Millisecond
+	cpuLimitHz = time.Second // RLIMIT_CPU is in seconds
+)
+
+// preemptLoop runs until the sandbox ends.
+func (k *Kernel) preemptLoop() {
+	tk := time.NewTicker(schedTick)
+	defer tk.Stop()
+	for {
+		select {
+		case <-k.done:
+			return
+		case now := <-tk.C:
+			k.preemptTick(now)
+		}
+	}
+}
+
+func (k *Kernel) preemptTick(now time.Time) {
+	k.mu.Lock()
+	var kick []*Task
+	for _, t := range k.tasks {
+		since := t.userSince.Load()
+		if since == 0 {
+			continue
+		}
+		in := now.Sub(time.Unix(0, since))
+		if in >= timeSlice || t.overCPULimit(in) {
+			kick = append(kick, t)
+		}
+	}
+	k.mu.Unlock()
+	for _, t := range kick {
+		t.ctx.Interrupt()
+	}
+}
+
+// overCPULimit reports whether the group would pass its RLIMIT_CPU soft
+// limit counting the current stint in user mode.
+func (t *Task) overCPULimit(stint time.Duration) bool {
+	lim := t.tg.limits.Get(unix.RLIMIT_CPU).Cur
+	if lim == rlimInfinity {
+		return false
+	}
+	u, s := t.tg.CPUTime()
+	return u+s+stint >= time.Duration(lim)*cpuLimitHz
+}
+
+// checkCPULimit sends SIGXCPU past the soft RLIMIT_CPU (once a second)
+// and SIGKILL past the hard one (Linux: kernel/time/posix-cpu-timers.c:
+// check_process_timers()).
+func (t *Task) checkCPULimit() {
+	l := t.tg.limits.Get(unix.RLIMIT_CPU)
+	if l.Cur == rlimInfinity {
+		return
+	}
+	u, s := t.tg.CPUTime()
+	used := u + s
+	if l.Max != rlimInfinity && used >= time.Duration(l.Max)*cpuLimitHz {
+		t.tg.SendSignal(&arch.SignalInfo{Signo: int32(unix.SIGKILL), Code: arch.SI_KERNEL})
+		return
+	}
+	if used >= time.Duration(l.Cur)*cpuLimitHz {
+		sec := int64(used / cpuLimitHz)
+		if t.tg.xcpuSent.Swap(sec) != sec {
+			t.tg.SendSignal(&arch.SignalInfo{Signo: int32(unix.SIGXCPU), Code: arch.SI_KERNEL})
+		}
+	}
 }

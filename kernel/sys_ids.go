@@ -71,7 +71,7 @@ func sysGetsid(t *Task, a *syscallArgs) (uint64, error) {
 // sysSetpgid implements setpgid(2) (Linux: kernel/sys.c).
 func sysSetpgid(t *Task, a *syscallArgs) (uint64, error) {
 	pid, pgid := int32(a.int(0)), int32(a.int(1))
-	if pgid < 0 {
+	if pgid < 0 || pid < 0 {
 		return 0, unix.EINVAL
 	}
 	k := t.k
@@ -394,6 +394,9 @@ func sysCapget(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, unix.EINVAL
 	}
 	pid := int32(binary.LittleEndian.Uint32(hdr[4:]))
+	if pid < 0 {
+		return 0, unix.EINVAL
+	}
 	target := t
 	if pid != 0 && pid != t.tid {
 		if target = t.k.taskByTID(pid); target == nil {

@@ -23,6 +23,11 @@ func init() {
 	register(unix.SYS_SCHED_GET_PRIORITY_MAX, "sched_get_priority_max", sysSchedPriorityMax, argInt)
 	register(unix.SYS_SCHED_GET_PRIORITY_MIN, "sched_get_priority_min", sysSchedPriorityMin, argInt)
 	register(unix.SYS_UMASK, "umask", sysUmask, argHex)
+	register(unix.SYS_SCHED_SETSCHEDULER, "sched_setscheduler", sysSchedSetscheduler, argInt, argInt, argHex)
+	register(unix.SYS_SCHED_SETPARAM, "sched_setparam", sysSchedSetparam, argInt, argHex)
+	register(unix.SYS_SCHED_RR_GET_INTERVAL, "sched_rr_get_interval", sysSchedRRGetInterval, argInt, argHex)
+	register(unix.SYS_GETPRIORITY, "getpriority", sysGetpriority, argInt, argInt)
+	register(unix.SYS_SETPRIORITY, "setpriority", sysSetpriority, argInt, argInt, argInt)
 }
 
 // prctl options (Linux: include/uapi/linux/prctl.h).
@@ -39,6 +44,8 @@ const (
 	prGetNoNewPrivs     = 39
 	prSetPtracer        = 0x59616d61
 	prCapbsetRead       = 23
+	prGetKeepcaps       = 7
+	prSetKeepcaps       = 8
 	prSetVMA            = 0x53564d41
 )
 
@@ -104,6 +111,17 @@ func sysPrctl(t *Task, a *syscallArgs) (uint64, error) {
 		if t.noNewPrivs {
 			return 1, nil
 		}
+		return 0, nil
+	case prGetKeepcaps:
+		if t.keepCaps {
+			return 1, nil
+		}
+		return 0, nil
+	case prSetKeepcaps:
+		if a.u(1) > 1 {
+			return 0, unix.EINVAL
+		}
+		t.keepCaps = a.u(1) == 1
 		return 0, nil
 	case prCapbsetRead:
 		if a.u(1) > 40 {
@@ -193,9 +211,32 @@ func sysMembarrier(t *Task, a *syscallArgs) (uint64, error) {
 	return 0, unix.EINVAL
 }
 
-// sysRseq: restartable sequences are not implemented; glibc and musl
-// accept ENOSYS and go on without them.
-func sysRseq(t *Task, a *syscallArgs) (uint64, error) { return 0, unix.ENOSYS }
+// sysRseq validates its arguments as Linux does (kernel/rseq.c), then
+// reports restartable sequences as unsupported: glibc and musl accept
+// ENOSYS and go on without them.
+//
+// TODO(ringbox): register rseq areas (cpu_id updates on return to user,
+// rseq_cs aborts on preemption and signal delivery).
+func sysRseq(t *Task, a *syscallArgs) (uint64, error) {
+	const (
+		rseqFlagUnregister = 1
+		origRseqSize       = 32
+	)
+	addr, length, flags := a.u(0), uint32(a.u(1)), a.int(2)
+	if flags&^rseqFlagUnregister != 0 {
+		return 0, unix.EINVAL
+	}
+	if flags&rseqFlagUnregister != 0 {
+		return 0, unix.EINVAL // nothing is registered
+	}
+	if length < origRseqSize || addr%32 != 0 {
+		return 0, unix.EINVAL
+	}
+	if !userRangeOK(addr, uint64(length)) {
+		return 0, unix.EFAULT
+	}
+	return 0, unix.ENOSYS
+}
 
 // sysPersonality accepts PER_LINUX and queries.
 func sysPersonality(t *Task, a *syscallArgs) (uint64, error) {
@@ -366,4 +407,139 @@ func sysSchedPriorityMin(t *Task, a *syscallArgs) (uint64, error) {
 func sysUmask(t *Task, a *syscallArgs) (uint64, error) {
 	old := t.tg.umask.Swap(uint32(a.u(0) & 0o777))
 	return uint64(old), nil
+}
+
+// readSchedParam reads struct sched_param (one int).
+func (t *Task) readSchedParam(addr uint64) (int32, error) {
+	if addr == 0 {
+		return 0, unix.EINVAL
+	}
+	var b [4]byte
+	if err := t.CopyIn(addr, b[:]); err != nil {
+		return 0, err
+	}
+	return int32(binary.LittleEndian.Uint32(b[:])), nil
+}
+
+// sysSchedSetscheduler accepts the normal policies (with priority 0);
+// real-time policies need a real-time scheduler ringbox does not have.
+//
+// TODO(ringbox): SCHED_FIFO and SCHED_RR are refused with EPERM, as for
+// a process without CAP_SYS_NICE.
+func sysSchedSetscheduler(t *Task, a *syscallArgs) (uint64, error) {
+	pid, policy := int32(a.int(0)), a.int(1)
+	prio, err := t.readSchedParam(a.u(2))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := t.schedTarget(pid); err != nil {
+		return 0, err
+	}
+	lo, hi, err := schedPriorityRange(policy &^ 0x40000000) // SCHED_RESET_ON_FORK
+	if err != nil {
+		return 0, err
+	}
+	if int(prio) < lo || int(prio) > hi {
+		return 0, unix.EINVAL
+	}
+	if hi > 0 {
+		return 0, unix.EPERM
+	}
+	return 0, nil
+}
+
+func sysSchedSetparam(t *Task, a *syscallArgs) (uint64, error) {
+	prio, err := t.readSchedParam(a.u(1))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := t.schedTarget(int32(a.int(0))); err != nil {
+		return 0, err
+	}
+	if prio != 0 {
+		return 0, unix.EINVAL
+	}
+	return 0, nil
+}
+
+// sysSchedRRGetInterval reports the time slice of the preemption tick.
+func sysSchedRRGetInterval(t *Task, a *syscallArgs) (uint64, error) {
+	if _, err := t.schedTarget(int32(a.int(0))); err != nil {
+		return 0, err
+	}
+	ts := unix.NsecToTimespec(int64(timeSlice))
+	return 0, t.CopyOut(a.u(1), timespecBytes(&ts))
+}
+
+// Nice values are kept per thread group and only reported.
+//
+// TODO(ringbox): nice does not weigh the vCPU scheduling.
+func (t *Task) priorityTargets(which, who int) ([]*ThreadGroup, error) {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []*ThreadGroup
+	switch which {
+	case unix.PRIO_PROCESS:
+		if who == 0 {
+			return []*ThreadGroup{t.tg}, nil
+		}
+		if g := k.groups[int32(who)]; g != nil && !g.zombie {
+			out = append(out, g)
+		}
+	case unix.PRIO_PGRP:
+		pg := int32(who)
+		if who == 0 {
+			pg = t.tg.pgid
+		}
+		for _, g := range k.groups {
+			if g.pgid == pg && !g.zombie {
+				out = append(out, g)
+			}
+		}
+	case unix.PRIO_USER:
+		uid := uint32(who)
+		if who == 0 {
+			uid = t.creds.RealUID
+		}
+		for _, g := range k.groups {
+			if !g.zombie && g.uid() == uid {
+				out = append(out, g)
+			}
+		}
+	default:
+		return nil, unix.EINVAL
+	}
+	if len(out) == 0 {
+		return nil, unix.ESRCH
+	}
+	return out, nil
+}
+
+// sysGetpriority returns 20 - nice, the raw value of the system call.
+func sysGetpriority(t *Task, a *syscallArgs) (uint64, error) {
+	gs, err := t.priorityTargets(a.int(0), a.int(1))
+	if err != nil {
+		return 0, err
+	}
+	best := int32(19)
+	for _, g := range gs {
+		best = min(best, g.nice.Load())
+	}
+	return uint64(20 - best), nil
+}
+
+func sysSetpriority(t *Task, a *syscallArgs) (uint64, error) {
+	gs, err := t.priorityTargets(a.int(0), a.int(1))
+	if err != nil {
+		return 0, err
+	}
+	nice := int32(min(max(a.int(2), -20), 19))
+	for _, g := range gs {
+		if nice < g.nice.Load() && !t.privileged() {
+			return 0, unix.EACCES
+		}
+		g.nice.Store(nice)
+	}
+	return 0, nil
 }

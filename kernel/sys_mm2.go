@@ -60,9 +60,29 @@ func sysMadvise(t *Task, a *syscallArgs) (uint64, error) {
 		}
 		v := mm.vmas[i]
 		end := min(v.end, addr+length)
-		if (advice == unix.MADV_DONTNEED || advice == unix.MADV_FREE) && !v.shared {
-			mm.freePagesLocked(a, end)
-			mm.as.Unmap(a, end-a)
+		switch advice {
+		case unix.MADV_DONTNEED, unix.MADV_FREE:
+			if !v.shared {
+				mm.freePagesLocked(a, end)
+				mm.as.Unmap(a, end-a)
+			}
+		case unix.MADV_DONTFORK, unix.MADV_DOFORK, unix.MADV_WIPEONFORK, unix.MADV_KEEPONFORK:
+			if (advice == unix.MADV_WIPEONFORK) && v.shared {
+				return 0, unix.EINVAL
+			}
+			mm.splitLocked(a)
+			mm.splitLocked(end)
+			v = mm.vmas[mm.findLocked(a)]
+			switch advice {
+			case unix.MADV_DONTFORK:
+				v.dontFork = true
+			case unix.MADV_DOFORK:
+				v.dontFork = false
+			case unix.MADV_WIPEONFORK:
+				v.wipeOnFork = true
+			case unix.MADV_KEEPONFORK:
+				v.wipeOnFork = false
+			}
 		}
 		a = end
 	}

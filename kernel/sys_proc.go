@@ -22,6 +22,7 @@ func init() {
 	register(unix.SYS_GETEGID, "getegid", sysGetegid)
 	register(unix.SYS_SET_TID_ADDRESS, "set_tid_address", sysSetTidAddress, argHex)
 	register(unix.SYS_SET_ROBUST_LIST, "set_robust_list", sysSetRobustList, argHex, argInt)
+	register(unix.SYS_GET_ROBUST_LIST, "get_robust_list", sysGetRobustList, argInt, argHex, argHex)
 	register(unix.SYS_UNAME, "uname", sysUname, argHex)
 	register(unix.SYS_ARCH_PRCTL, "arch_prctl", sysArchPrctl, argHex, argHex)
 	register(unix.SYS_PRLIMIT64, "prlimit64", sysPrlimit64, argInt, argInt, argHex, argHex)
@@ -217,4 +218,23 @@ func sysGetrandom(t *Task, a *syscallArgs) (uint64, error) {
 		done += c
 	}
 	return done, nil
+}
+
+func sysGetRobustList(t *Task, a *syscallArgs) (uint64, error) {
+	target := t
+	if pid := int32(a.int(0)); pid != 0 {
+		if target = t.k.taskByTID(pid); target == nil {
+			return 0, unix.ESRCH
+		}
+		if !t.mayKill(target.tg, 0) {
+			return 0, unix.EPERM
+		}
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], target.robustList)
+	if err := t.CopyOut(a.u(1), b[:]); err != nil {
+		return 0, err
+	}
+	binary.LittleEndian.PutUint64(b[:], robustListHeadSize)
+	return 0, t.CopyOut(a.u(2), b[:])
 }

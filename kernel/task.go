@@ -56,6 +56,9 @@ type ThreadGroup struct {
 	// The process tree; protected by Kernel.mu (the "tasklist lock").
 	parent   *ThreadGroup
 	children map[*ThreadGroup]struct{}
+	// creatorTID is the thread of the parent that forked the group, for
+	// __WNOTHREAD (Linux keeps the parent per thread).
+	creatorTID int32
 	pgid     int32
 	sid      int32
 	// exitSignal is sent to the parent when the group dies (SIGCHLD, or
@@ -89,6 +92,10 @@ type ThreadGroup struct {
 	// including dead ones; cutime and cstime those of reaped children
 	// (times(2), getrusage(RUSAGE_CHILDREN)).
 	utime, stime, cutime, cstime atomic.Int64
+	// nice is the group's nice value (setpriority).
+	nice atomic.Int32
+	// xcpuSent is the CPU second for which SIGXCPU was last sent.
+	xcpuSent atomic.Int64
 
 	// personality is personality(2)'s value; umask the file mode mask.
 	personality atomic.Uint32
@@ -178,6 +185,8 @@ type Task struct {
 
 	// noNewPrivs is PR_SET_NO_NEW_PRIVS. Task goroutine only.
 	noNewPrivs bool
+	// keepCaps is PR_SET_KEEPCAPS. Task goroutine only.
+	keepCaps bool
 
 	// affinityMask is sched_setaffinity's mask (nil: every vCPU).
 	affinityMu   sync.Mutex
@@ -191,6 +200,9 @@ type Task struct {
 	utime, stime atomic.Int64
 	lastAccount  time.Time
 	blockedSince time.Duration
+	// userSince is when the task entered user mode (UnixNano), 0 while
+	// it is in the kernel: the preemption tick reads it.
+	userSince atomic.Int64
 
 	// exitStatus is the status when the task ends with exit(2).
 	exitStatus ExitStatus

@@ -60,7 +60,10 @@ const (
 
 func sysClone3(t *Task, a *syscallArgs) (uint64, error) {
 	size := a.u(1)
-	if size < cloneArgsSizeVer0 || size > pageSize {
+	if size > pageSize {
+		return 0, unix.E2BIG
+	}
+	if size < cloneArgsSizeVer0 {
 		return 0, unix.EINVAL
 	}
 	buf := make([]byte, size)
@@ -94,7 +97,14 @@ func sysClone3(t *Task, a *syscallArgs) (uint64, error) {
 		// set_tid, set_tid_size, cgroup: not supported.
 		return 0, unix.EINVAL
 	}
-	if ca.exitSignal&^0xff != 0 || ca.flags&0xff != 0 {
+	// Linux: clone3_args_valid(): only the legacy flags (the low 32
+	// bits, less CSIGNAL) and CLONE_CLEAR_SIGHAND/CLONE_INTO_CGROUP.
+	const cloneClearSighand, cloneIntoCgroup = 0x100000000, 0x200000000
+	if ca.flags&^(0xffffffff|cloneClearSighand|cloneIntoCgroup) != 0 || ca.flags&0xff != 0 || ca.exitSignal&^0xff != 0 {
+		return 0, unix.EINVAL
+	}
+	if ca.flags&(cloneClearSighand|cloneIntoCgroup) != 0 {
+		// TODO(ringbox): CLONE_CLEAR_SIGHAND and cgroups.
 		return 0, unix.EINVAL
 	}
 	if (ca.stack == 0) != (ca.stackSize == 0) {
@@ -264,6 +274,7 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 			tg.exitSignal = t.tg.exitSignal
 		}
 		tg.parent = parent
+		tg.creatorTID = t.tid
 		if parent != nil {
 			parent.children[tg] = struct{}{}
 		}

@@ -35,8 +35,11 @@ func (runApp) execute(t *Task) taskRunState {
 		c.leave(t, CPUInGuest)
 	}
 	t.accountSystem()
+	t.userSince.Store(t.lastAccount.UnixNano())
 	ev, err := t.ctx.Switch(t.mm.as, &t.st)
+	t.userSince.Store(0)
 	t.accountUser()
+	t.checkCPULimit()
 	if err != nil {
 		if !errors.Is(err, platform.ErrContextKilled) {
 			t.log.Error("switch to user code failed; killing the process", zap.Error(err))

@@ -100,12 +100,14 @@ func (t *Task) waitOnceLocked(r waitRequest) (res *waitResult, found bool, err e
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	groups := []*ThreadGroup{t.tg}
-	// TODO(ringbox): __WNOTHREAD should restrict the wait to children
-	// forked by this thread; ringbox keeps one parent per process, so
-	// every thread sees every child of its process.
 	for _, g := range groups {
 		for c := range g.children {
 			if !r.eligibleLocked(t, c) {
+				continue
+			}
+			if r.options&wNoThread != 0 && c.creatorTID != t.tid {
+				// Linux keeps the parent per thread; a reparented
+				// child counts as the reaper's leader's.
 				continue
 			}
 			found = true
@@ -221,6 +223,9 @@ func sysWaitid(t *Task, a *syscallArgs) (uint64, error) {
 		}
 	case pPIDFD:
 		// TODO(ringbox): pidfds come later; no descriptor is one yet.
+		if id < 0 {
+			return 0, unix.EINVAL
+		}
 		if f := t.fdt.get(int(id)); f != nil {
 			f.DecRef()
 			return 0, unix.EINVAL
