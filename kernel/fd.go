@@ -268,6 +268,14 @@ func (f *FDTable) get(fd int) File {
 	return file
 }
 
+// capacity returns how many descriptors the table has room for without
+// growing.
+func (f *FDTable) capacity() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.fds)
+}
+
 // getWithFlags is get that also returns the close-on-exec flag.
 func (f *FDTable) getWithFlags(fd int) (File, bool) {
 	f.mu.Lock()

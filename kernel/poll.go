@@ -22,6 +22,9 @@ type pollFD struct {
 	fd      int32
 	events  uint16
 	revents uint16
+	// sel: select(2)'s rules: events are exactly what counts (no
+	// implicit POLLERR|POLLHUP), and a closed fd is not reported.
+	sel bool
 }
 
 // sysPoll implements poll(2). A negative timeout waits forever. A signal
@@ -235,13 +238,19 @@ func pollScan(t *Task, pfds []pollFD, files []File, w *Waiter) int {
 		}
 		f := t.getFile(int(p.fd))
 		if f == nil {
-			p.revents = unix.POLLNVAL
-			n++
+			if !p.sel {
+				p.revents = unix.POLLNVAL
+				n++
+			}
 			continue
 		}
 		files[i] = f
-		// POLLERR and POLLHUP are reported whether asked for or not.
-		mask := uint32(p.events) | unix.POLLERR | unix.POLLHUP
+		mask := uint32(p.events)
+		if !p.sel {
+			// POLLERR and POLLHUP are reported whether asked for or
+			// not.
+			mask |= unix.POLLERR | unix.POLLHUP
+		}
 		if w != nil {
 			f.EventRegister(w, mask)
 		}
