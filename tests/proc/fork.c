@@ -7,6 +7,7 @@
 #include "tap.h"
 #include "abi.h"
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 static int global_val = 1;
@@ -41,6 +42,29 @@ static void *thread_sleep(void *arg)
 	for (;;)
 		pause();
 	return NULL;
+}
+
+static volatile long ticks;
+static volatile int stop_ticker;
+static void *ticker(void *a)
+{
+	(void)a;
+	while (!stop_ticker)
+		ticks++;
+	return NULL;
+}
+
+static void *fork_from_thread(void *a)
+{
+	(void)a;
+	pid_t p = fork();
+	if (p == 0)
+		_exit(sys_gettid() == getpid() && getppid() > 0 ? 0 : 1);
+	if (p < 0)
+		return (void *)2;
+	int st;
+	waitpid(p, &st, 0);
+	return (void *)(intptr_t)(WIFEXITED(st) ? WEXITSTATUS(st) : 3);
 }
 
 int main(void)
@@ -139,6 +163,27 @@ int main(void)
 			pause();
 	}
 	check_eq(tap_wait(p), 42, "exit_group from a thread kills all threads");
+
+	/* Only the forking thread exists in the child; a fork from a
+	 * non-leader thread gives a child whose only thread has tid == pid. */
+	{
+		pthread_t t;
+		pthread_create(&t, NULL, ticker, NULL);
+		while (ticks == 0)
+			sched_yield();
+		p = tap_fork();
+		if (p == 0) {
+			long t0 = ticks;
+			usleep(20000);
+			_exit(ticks == t0 ? 0 : 1);
+		}
+		check_eq(tap_wait(p), 0, "fork from a multi-threaded process copies only the calling thread");
+		pthread_create(&t, NULL, fork_from_thread, NULL);
+		void *r;
+		pthread_join(t, &r);
+		check_eq((long)(intptr_t)r, 0, "fork from a non-leader thread: the child's thread has tid == pid");
+		stop_ticker = 1;
+	}
 
 	/* Many forks in a row, all reaped, none leaking. */
 	int good = 0;

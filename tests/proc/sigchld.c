@@ -81,11 +81,18 @@ int main(void)
 	ok(g_code == CLD_KILLED && g_status == SIGKILL, "siginfo: CLD_KILLED with SIGKILL");
 	tap_wait(p);
 
-	/* Without SA_NOCLDSTOP: CLD_STOPPED and CLD_CONTINUED. */
+	/* Without SA_NOCLDSTOP: CLD_STOPPED and CLD_CONTINUED. The child
+	 * holds on hold[] after the continue, so that its exit's SIGCHLD
+	 * cannot coalesce with the continue's. */
+	int hold[2];
+	if (pipe(hold))
+		return 1;
 	got = 0;
 	p = tap_fork();
 	if (p == 0) {
+		char b;
 		kill(getpid(), SIGSTOP);
+		read(hold[0], &b, 1);
 		_exit(0);
 	}
 	await_sigchld(1);
@@ -94,6 +101,7 @@ int main(void)
 	kill(p, SIGCONT);
 	await_sigchld(2);
 	ok(g_code == CLD_CONTINUED && g_status == SIGCONT, "siginfo: CLD_CONTINUED with SIGCONT");
+	write(hold[1], "g", 1);
 	tap_wait(p);
 
 	/* SA_NOCLDSTOP: no SIGCHLD for the stop, one for the exit. First
@@ -134,7 +142,16 @@ int main(void)
 	if (p == 0)
 		_exit(1);
 	check_err(waitpid(p, &st, 0), ECHILD, "SIGCHLD SIG_IGN: wait for an exited child ECHILD");
-	check_err(kill(p, 0), ESRCH, "SIGCHLD SIG_IGN: no zombie left");
+	/* The waiter is woken before the auto-reaped child's pid is
+	 * released (kernel/exit.c:exit_notify() then release_task()), so
+	 * poll, bounded, for it to go. */
+	int gone = 0;
+	for (int i = 0; i < 2000 && !gone; i++) {
+		gone = kill(p, 0) == -1 && errno == ESRCH;
+		if (!gone)
+			usleep(1000);
+	}
+	ok(gone, "SIGCHLD SIG_IGN: no zombie left");
 	signal(SIGCHLD, SIG_DFL);
 
 	/* SA_NOCLDWAIT with a handler: auto-reap, the signal still comes. */

@@ -74,10 +74,16 @@ int main(void)
 	struct rusage ru;
 	check_eq(wait4(p, NULL, 0, &ru), p, "wait4 with NULL status and rusage");
 
-	/* Stop and continue reports. */
+	/* Stop and continue reports. The child waits on hold[] after the
+	 * continue, so that its exit cannot overtake the continue report. */
+	int hold[2];
+	if (pipe(hold))
+		return 1;
 	p = tap_fork();
 	if (p == 0) {
+		char b;
 		kill(getpid(), SIGSTOP);
+		read(hold[0], &b, 1);
 		_exit(6);
 	}
 	w = waitpid(p, &st, WUNTRACED);
@@ -86,6 +92,7 @@ int main(void)
 	kill(p, SIGCONT);
 	w = waitpid(p, &st, WCONTINUED);
 	ok(w == p && WIFCONTINUED(st), "WCONTINUED reports the continue");
+	write(hold[1], "g", 1);
 	check_eq(tap_wait(p), 6, "continued child runs to exit");
 
 	p = tap_fork();
@@ -144,6 +151,35 @@ int main(void)
 	write(tdone[1], &b, 1);
 	pthread_join(t, NULL);
 	ok(w == thread_child && WEXITSTATUS(st) == 4, "without __WNOTHREAD a sibling thread's child is reaped");
+
+	/* The raw status words, bit for bit (include/uapi/linux/wait.h and
+	 * kernel/exit.c: exit code << 8, a signal number, 0x7f | sig << 8
+	 * for a stop, 0xffff for a continue). */
+	p = spawn_exit(7);
+	waitpid(p, &st, 0);
+	check_eq(st, 0x0700, "raw status of exit(7) is 0x0700");
+	p = tap_fork();
+	if (p == 0) {
+		char b;
+		kill(getpid(), SIGSTOP);
+		read(hold[0], &b, 1);
+		_exit(0);
+	}
+	waitpid(p, &st, WUNTRACED);
+	check_eq(st, (SIGSTOP << 8) | 0x7f, "raw status of a SIGSTOP stop is 0x137f");
+	kill(p, SIGCONT);
+	waitpid(p, &st, WCONTINUED);
+	check_eq(st, 0xffff, "raw status of a continue is 0xffff");
+	write(hold[1], "g", 1);
+	waitpid(p, &st, 0);
+	p = tap_fork();
+	if (p == 0) {
+		pause();
+		_exit(0);
+	}
+	kill(p, SIGKILL);
+	waitpid(p, &st, 0);
+	check_eq(st, SIGKILL, "raw status of a SIGKILL death is 9");
 
 	/* Errors. */
 	check_err(waitpid(-1, &st, 0), ECHILD, "no children: ECHILD");

@@ -107,10 +107,16 @@ int main(void)
 	ok((si.si_code == CLD_DUMPED) == (WCOREDUMP(st) != 0) && si.si_status == SIGSEGV,
 	   "CLD_DUMPED iff WCOREDUMP (SIGSEGV, RLIMIT_CORE 0)");
 
-	/* CLD_STOPPED and CLD_CONTINUED. */
+	/* CLD_STOPPED and CLD_CONTINUED; the child holds on hold[] after
+	 * the continue so that its exit cannot overtake the report. */
+	int hold[2];
+	if (pipe(hold))
+		return 1;
 	p = tap_fork();
 	if (p == 0) {
+		char b;
 		kill(getpid(), SIGSTOP);
+		read(hold[0], &b, 1);
 		_exit(0);
 	}
 	memset(&si, 0, sizeof si);
@@ -120,6 +126,7 @@ int main(void)
 	memset(&si, 0, sizeof si);
 	waitid(P_PID, p, &si, WCONTINUED);
 	ok(si.si_code == CLD_CONTINUED && si.si_status == SIGCONT, "WCONTINUED: CLD_CONTINUED with SIGCONT");
+	write(hold[1], "g", 1);
 	memset(&si, 0, sizeof si);
 	waitid(P_PID, p, &si, WEXITED);
 	check_eq(si.si_code, CLD_EXITED, "then CLD_EXITED");
