@@ -329,7 +329,7 @@ func sysTimerSettime(t *Task, a *syscallArgs) (uint64, error) {
 	ov, oi := pt.getLocked()
 	// A new setting starts a new count of overruns; a signal of the old
 	// one that is still pending stays so.
-	pt.info = nil
+	pt.info, pt.lastOverrun = nil, 0
 	switch {
 	case value == 0:
 		kt.setLocked(0, 0)
@@ -359,11 +359,8 @@ func sysTimerGettime(t *Task, a *syscallArgs) (uint64, error) {
 	return 0, t.CopyOut(a.u(1), putItimerspec(v, i))
 }
 
-// sysTimerGetoverrun implements timer_getoverrun(2).
-//
-// TODO(ringbox): Linux reports the overruns of the last signal delivered;
-// this reports those of the last signal queued, which differ only while
-// a signal is pending.
+// sysTimerGetoverrun implements timer_getoverrun(2): the overruns of the
+// timer's last signal delivered.
 func sysTimerGetoverrun(t *Task, a *syscallArgs) (uint64, error) {
 	pt := t.tg.lookupTimer(int32(a.int(0)))
 	if pt == nil {
@@ -371,12 +368,7 @@ func sysTimerGetoverrun(t *Task, a *syscallArgs) (uint64, error) {
 	}
 	pt.kt.mu.Lock()
 	defer pt.kt.mu.Unlock()
-	if pt.info == nil {
-		return 0, nil
-	}
-	h := t.sigLock()
-	defer h.mu.Unlock()
-	return uint64(pt.info.Overrun()), nil
+	return uint64(pt.overrunLocked()), nil
 }
 
 // sysTimerDelete implements timer_delete(2).

@@ -303,6 +303,34 @@ type posixTimer struct {
 	// info is the last signal queued, whose si_overrun grows while it is
 	// still pending; nil after timer_settime. Protected by kt.mu.
 	info *arch.SignalInfo
+	// lastOverrun is the overrun count of the last signal known to be
+	// delivered, what timer_getoverrun(2) reports while info is still
+	// pending. Protected by kt.mu.
+	lastOverrun int32
+}
+
+// queue returns the pending queue the timer's signals go to.
+func (pt *posixTimer) queue() *pendingQueue {
+	if pt.target != nil {
+		return &pt.target.pending
+	}
+	return &pt.tg.pending
+}
+
+// overrunLocked returns the overrun count of the timer's last delivered
+// signal (Linux: it_overrun_last).
+//
+// Preconditions: pt.kt.mu is held.
+func (pt *posixTimer) overrunLocked() int32 {
+	if pt.info == nil {
+		return pt.lastOverrun
+	}
+	h := pt.tg.lockSignals()
+	defer h.mu.Unlock()
+	if pt.info != nil && !pt.queue().holds(pt.info) {
+		pt.lastOverrun = pt.info.Overrun()
+	}
+	return pt.lastOverrun
 }
 
 // stop disarms the timer for good.
@@ -324,15 +352,13 @@ func (pt *posixTimer) fire(overrun int64) {
 	}
 	h := pt.tg.lockSignals()
 	if pt.info != nil {
-		q := &pt.tg.pending
-		if pt.target != nil {
-			q = &pt.target.pending
-		}
-		if q.holds(pt.info) {
+		if pt.queue().holds(pt.info) {
 			pt.info.SetOverrun(clampOverrun(int64(pt.info.Overrun()) + 1 + overrun))
 			h.mu.Unlock()
 			return
 		}
+		// Delivered (or dropped, if ignored) since.
+		pt.lastOverrun = pt.info.Overrun()
 	}
 	h.mu.Unlock()
 	info := &arch.SignalInfo{Signo: pt.signo, Code: arch.SI_TIMER}
