@@ -33,7 +33,7 @@ int main(void)
 {
 	tap_init();
 
-	// 1-2: PTRACE_TRACEME then a self-sent SIGSTOP stops the child and the
+	// PTRACE_TRACEME then a self-sent SIGSTOP stops the child and the
 	// parent sees the signal-delivery-stop; a second TRACEME fails.
 	pid_t c = spawn_traceme(traceme_twice, NULL);
 	ok(c > 0, "TRACEME child reports its SIGSTOP to the parent", "no SIGSTOP stop");
@@ -44,7 +44,7 @@ int main(void)
 		ok(0, "second PTRACE_TRACEME fails with EPERM", "no tracee");
 	}
 
-	// 3-9: PTRACE_ATTACH to a running child.
+	// PTRACE_ATTACH to a running child.
 	c = spawn_sleeper();
 	check_eq(pt(PTRACE_ATTACH, c, 0, 0), 0, "PTRACE_ATTACH to a running child succeeds");
 	check_status(wait_pid(c), STOPPED(SIGSTOP), "attach stops the tracee with SIGSTOP");
@@ -54,7 +54,7 @@ int main(void)
 	check_err(pt(0x7777, c, 0, 0), EIO, "unknown request to a stopped tracee is EIO");
 	check_err(pt(PTRACE_CONT, c, 0, 65), EIO, "PTRACE_CONT with an invalid signal is EIO");
 
-	// 10-11: a running tracee is not stopped: requests other than KILL and
+	// A running tracee is not stopped: requests other than KILL and
 	// INTERRUPT fail with ESRCH.
 	pt(PTRACE_CONT, c, 0, 0);
 	struct user_regs_struct regs;
@@ -64,26 +64,26 @@ int main(void)
 	check_err(pt(PTRACE_PEEKDATA, c, (unsigned long)&word, (unsigned long)&word), ESRCH,
 		  "PTRACE_PEEKDATA of a running tracee is ESRCH");
 
-	// 12-13: PTRACE_KILL works on a running tracee as well.
+	// PTRACE_KILL works on a running tracee as well.
 	check_eq(pt(PTRACE_KILL, c, 0, 0), 0, "PTRACE_KILL of a running tracee succeeds");
 	check_status(wait_pid(c), KILLED(SIGKILL), "PTRACE_KILL ends the tracee with SIGKILL");
 
-	// 14: ... and of a stopped one.
+	// ... and of a stopped one.
 	c = spawn_traceme(NULL, NULL);
 	pt(PTRACE_KILL, c, 0, 0);
 	check_status(wait_pid(c), KILLED(SIGKILL), "PTRACE_KILL of a stopped tracee kills it");
 
-	// 15-16: a non-traced child, and pid 0.
+	// A non-traced child, and pid 0.
 	c = spawn_sleeper();
 	check_err(pt(PTRACE_CONT, c, 0, 0), ESRCH, "PTRACE_CONT of an untraced child is ESRCH");
 	check_err(pt(PTRACE_GETREGS, 0, 0, (unsigned long)&regs), ESRCH,
 		  "PTRACE_GETREGS of pid 0 is ESRCH");
 	kill_reap(c);
 
-	// 17: a reaped pid.
+	// A reaped pid.
 	check_err(pt(PTRACE_ATTACH, c, 0, 0), ESRCH, "PTRACE_ATTACH to a reaped pid is ESRCH");
 
-	// 18: a zombie cannot be attached (ptrace_attach checks exit_state).
+	// A zombie cannot be attached (ptrace_attach checks exit_state).
 	c = xfork();
 	if (c == 0)
 		_exit(0);
@@ -92,10 +92,10 @@ int main(void)
 	check_err(pt(PTRACE_ATTACH, c, 0, 0), EPERM, "PTRACE_ATTACH to a zombie is EPERM");
 	wait_pid(c);
 
-	// 19: attaching to oneself.
+	// Attaching to oneself.
 	check_err(pt(PTRACE_ATTACH, getpid(), 0, 0), EPERM, "PTRACE_ATTACH to self is EPERM");
 
-	// 20: a thread attaching to its own thread group leader.
+	// A thread attaching to its own thread group leader.
 	pid_t me = getpid();
 	pthread_t th;
 	void *res;
@@ -103,7 +103,7 @@ int main(void)
 	pthread_join(th, &res);
 	check_eq((long)res, EPERM, "PTRACE_ATTACH to the own thread group is EPERM");
 
-	// 21-22: attaching a thread of another process attaches that thread only.
+	// Attaching a thread of another process attaches that thread only.
 	c = xfork();
 	if (c == 0) {
 		pthread_t t2;

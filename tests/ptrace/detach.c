@@ -33,7 +33,7 @@ int main(void)
 	if (pipe(pfd) != 0)
 		return 3;
 
-	// 1-4: detach with 0.
+	// Detach with 0.
 	pid_t c = spawn_sleeper();
 	attach_stopped(c);
 	check_eq(pt(PTRACE_DETACH, c, 0, 0), 0, "PTRACE_DETACH from a stop succeeds");
@@ -43,7 +43,7 @@ int main(void)
 	check_eq(pt(PTRACE_ATTACH, c, 0, 0), 0, "it can be attached again");
 	wait_pid(c);
 
-	// 6-8: errnos.
+	// Errnos.
 	pt(PTRACE_CONT, c, 0, 0);
 	check_err(pt(PTRACE_DETACH, c, 0, 0), ESRCH, "PTRACE_DETACH of a running tracee is ESRCH");
 	kill(c, SIGSTOP);
@@ -51,11 +51,11 @@ int main(void)
 	check_err(pt(PTRACE_DETACH, c, 0, 100), EIO, "PTRACE_DETACH with an invalid signal is EIO");
 	check_eq(proc_tracer(c) == getpid(), 1, "a failed detach leaves the tracee attached");
 
-	// 9: detach with a fatal signal.
+	// Detach with a fatal signal.
 	check_eq(pt(PTRACE_DETACH, c, 0, SIGTERM), 0, "PTRACE_DETACH with SIGTERM succeeds");
 	check_status(wait_pid(c), KILLED(SIGTERM), "the parent sees the tracee killed by SIGTERM");
 
-	// 11-12: detach with a handled signal.
+	// Detach with a handled signal.
 	c = spawn_traceme(t_handler, NULL);
 	pt(PTRACE_CONT, c, 0, 0);
 	wait_pid(c); // its own SIGSTOP
@@ -65,7 +65,7 @@ int main(void)
 		ch = '?';
 	check_eq(ch, 'y', "PTRACE_DETACH with SIGUSR1 runs the tracee's handler");
 
-	// 13-14: detach from a signal-delivery-stop with 0 discards the signal.
+	// Detach from a signal-delivery-stop with 0 discards the signal.
 	c = spawn_traceme(t_handler, NULL);
 	pt(PTRACE_CONT, c, 0, 0);
 	wait_pid(c);
@@ -78,7 +78,7 @@ int main(void)
 		ch = '?';
 	check_eq(ch, 'n', "the pending SIGUSR1 was discarded");
 
-	// 16-19: detach during a group-stop leaves the task stopped.
+	// Detach during a group-stop leaves the task stopped.
 	c = spawn_sleeper();
 	attach_stopped(c);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -93,7 +93,7 @@ int main(void)
 	check_eq(wait_state(c, 'S'), 1, "SIGCONT resumes it");
 	kill_reap(c);
 
-	// 20: not our tracee.
+	// Not our tracee.
 	c = spawn_sleeper();
 	check_err(pt(PTRACE_DETACH, c, 0, 0), ESRCH, "PTRACE_DETACH of an untraced child is ESRCH");
 	kill_reap(c);

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 	unsigned long msg = 0;
 	siginfo_t si;
 
-	// 1-4: TRACEEXEC.
+	// TRACEEXEC.
 	pid_t c = spawn_traceme(t_exec, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACEEXEC);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(CHILD_CODE), "with TRACEEXEC no extra SIGTRAP follows");
 
-	// 5-7: no TRACEEXEC, attached with TRACEME: a plain SIGTRAP after execve.
+	// No TRACEEXEC, attached with TRACEME: a plain SIGTRAP after execve.
 	c = spawn_traceme(t_exec, NULL);
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), STOPPED(SIGTRAP), "without TRACEEXEC execve raises SIGTRAP");
@@ -68,21 +68,21 @@ int main(int argc, char **argv)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(CHILD_CODE), "suppressing it lets the new image run");
 
-	// 8: delivering that SIGTRAP kills the new image.
+	// Delivering that SIGTRAP kills the new image.
 	c = spawn_traceme(t_exec, NULL);
 	pt(PTRACE_CONT, c, 0, 0);
 	wait_pid(c);
 	pt(PTRACE_CONT, c, 0, SIGTRAP);
 	check_status(wait_pid(c), KILLED(SIGTRAP), "delivering the post-exec SIGTRAP kills the tracee");
 
-	// 9: seized without TRACEEXEC: nothing is reported.
+	// Seized without TRACEEXEC: nothing is reported.
 	struct gate g;
 	c = spawn_gated(&g, t_exec, NULL);
 	pt(PTRACE_SEIZE, c, 0, 0);
 	gate_open(&g);
 	check_status(wait_pid(c), EXITED(CHILD_CODE), "a seized tracee gets no SIGTRAP after execve");
 
-	// 10-11: seized with TRACEEXEC.
+	// Seized with TRACEEXEC.
 	c = spawn_gated(&g, t_exec, NULL);
 	pt(PTRACE_SEIZE, c, 0, PTRACE_O_TRACEEXEC);
 	gate_open(&g);
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(CHILD_CODE), "and runs the new image");
 
-	// 12-15: execve from a non-leader thread.
+	// execve from a non-leader thread.
 	c = spawn_traceme(t_mt_exec, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC);
 	pt(PTRACE_CONT, c, 0, 0);

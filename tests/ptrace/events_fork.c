@@ -54,7 +54,7 @@ int main(void)
 	unsigned long msg = 0;
 	int st;
 
-	// 1-8: fork with TRACEFORK|TRACESYSGOOD.
+	// Fork with TRACEFORK|TRACESYSGOOD.
 	pid_t c = spawn_traceme(t_fork, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACEFORK | PTRACE_O_TRACESYSGOOD);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -71,11 +71,11 @@ int main(void)
 	check_status(wait_pid(gc), EXITED(7), "the tracer sees the child's exit");
 	check_status(cont_end(c), EXITED(0), "the parent then reaps the child (status 7)");
 
-	// 8: without TRACEFORK the child is not traced.
+	// Without TRACEFORK the child is not traced.
 	c = spawn_traceme(t_fork, NULL);
 	check_status(cont_end(c), EXITED(0), "without TRACEFORK no event and the child runs untraced");
 
-	// 9-11: a seized parent's children are seized: PTRACE_EVENT_STOP.
+	// A seized parent's children are seized: PTRACE_EVENT_STOP.
 	struct gate g;
 	c = spawn_gated(&g, t_fork, NULL);
 	pt(PTRACE_SEIZE, c, 0, PTRACE_O_TRACEFORK);
@@ -95,7 +95,7 @@ int main(void)
 	check_status(st, EXITED(7), "the seized child runs to its exit");
 	check_status(cont_end(c), EXITED(0), "the seized parent reaps it");
 
-	// 14-20: vfork with TRACEVFORK|TRACEVFORKDONE.
+	// Vfork with TRACEVFORK|TRACEVFORKDONE.
 	c = spawn_traceme(t_vfork, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACEVFORK | PTRACE_O_TRACEVFORKDONE);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -115,12 +115,12 @@ int main(void)
 	check_eq((pid_t)msg == gc, 1, "VFORK_DONE's message is the child's pid");
 	check_status(cont_end(c), EXITED(0), "the vfork parent runs on");
 
-	// 21: TRACEVFORK without TRACEFORK: vfork is traced, only as VFORK.
+	// TRACEVFORK without TRACEFORK: vfork is traced, only as VFORK.
 	c = spawn_traceme(t_fork, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACEVFORK);
 	check_status(cont_end(c), EXITED(0), "TRACEVFORK alone does not trace fork");
 
-	// 22-26: pthread_create with TRACECLONE.
+	// pthread_create with TRACECLONE.
 	c = spawn_traceme(t_thread, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACECLONE);
 	pt(PTRACE_CONT, c, 0, 0);

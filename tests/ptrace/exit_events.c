@@ -44,7 +44,7 @@ int main(void)
 	unsigned long msg = 0;
 	struct user_regs_struct r;
 
-	// 1-5: exit(3).
+	// exit(3).
 	pid_t c = spawn_traceme(t_exit3, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACEEXIT);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -57,7 +57,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(3), "continuing completes the exit");
 
-	// 7-8: death by a delivered signal.
+	// Death by a delivered signal.
 	c = spawn_traceme(t_pause, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACEEXIT);
 	pt(PTRACE_CONT, c, 0, SIGTERM);
@@ -67,7 +67,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), KILLED(SIGTERM), "the tracee dies by SIGTERM");
 
-	// 10-12: once exit_group has begun the group is exiting
+	// Once exit_group has begun the group is exiting
 	// (SIGNAL_GROUP_EXIT), so kernel/signal.c:prepare_signal() drops a new
 	// SIGKILL: the exit stop persists until the tracer resumes it.
 	c = spawn_traceme(t_exit3, NULL);
@@ -82,7 +82,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(3), "continuing completes the exit(3)");
 
-	// 13-15: SIGKILL of a running tracee still reports the exit stop.
+	// SIGKILL of a running tracee still reports the exit stop.
 	c = spawn_traceme(t_pause, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACEEXIT);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -93,7 +93,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), KILLED(SIGKILL), "then dies by SIGKILL");
 
-	// 13-16: a thread's exit stop, then the group's.
+	// A thread's exit stop, then the group's.
 	c = spawn_traceme(t_thread, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACEEXIT | PTRACE_O_TRACECLONE);
 	pt(PTRACE_CONT, c, 0, 0);

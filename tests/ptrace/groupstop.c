@@ -12,7 +12,7 @@ int main(void)
 	siginfo_t si;
 	int st;
 
-	// 1-6: SIGSTOP to an attached tracee.
+	// SIGSTOP to an attached tracee.
 	pid_t c = spawn_sleeper();
 	attach_stopped(c);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -27,7 +27,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_eq(wait_state(c, 'S'), 1, "PTRACE_CONT from a group-stop resumes the tracee");
 
-	// 7: suppressing the SIGSTOP: no group-stop.
+	// Suppressing the SIGSTOP: no group-stop.
 	kill(c, SIGSTOP);
 	wait_pid(c);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -35,7 +35,7 @@ int main(void)
 	ok(waitpid(c, &st, __WALL | WNOHANG) == 0 && wait_state(c, 'S'),
 	   "suppressing SIGSTOP avoids the group-stop", "state %c", proc_state(c));
 
-	// 8-9: the stop signal can be replaced at injection. (SIGTSTP is not
+	// The stop signal can be replaced at injection. (SIGTSTP is not
 	// used: its stop is discarded in an orphaned process group, which
 	// depends on how the test is started.)
 	kill(c, SIGSTOP);
@@ -44,7 +44,7 @@ int main(void)
 	check_status(wait_pid(c), KILLED(SIGUSR2), "injecting SIGUSR2 instead delivers SIGUSR2, not a stop");
 	kill_reap(c);
 
-	// 10-14: attaching to a stopped process turns its group-stop into a ptrace-stop.
+	// Attaching to a stopped process turns its group-stop into a ptrace-stop.
 	c = spawn_sleeper();
 	kill(c, SIGSTOP);
 	waitpid(c, &st, WUNTRACED);
@@ -57,7 +57,7 @@ int main(void)
 	check_eq(getregs(c, &r), 0, "registers are readable in it");
 	kill_reap(c);
 
-	// 15-16: SIGCONT to a tracee that stopped: signal-delivery-stop of SIGCONT.
+	// SIGCONT to a tracee that stopped: signal-delivery-stop of SIGCONT.
 	c = spawn_sleeper();
 	attach_stopped(c);
 	pt(PTRACE_CONT, c, 0, 0);

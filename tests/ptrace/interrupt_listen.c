@@ -10,7 +10,7 @@ int main(void)
 	int st;
 	siginfo_t si;
 
-	// 1-4: INTERRUPT of a running seized tracee.
+	// INTERRUPT of a running seized tracee.
 	pid_t c = spawn_sleeper();
 	pt(PTRACE_SEIZE, c, 0, 0);
 	check_eq(pt(PTRACE_INTERRUPT, c, 0, 0), 0, "PTRACE_INTERRUPT of a running tracee succeeds");
@@ -21,20 +21,20 @@ int main(void)
 	   "GETSIGINFO of an interrupt stop: SIGTRAP, si_code SIGTRAP|EVENT_STOP<<8",
 	   "got r=%ld signo=%d code=%#x", r, si.si_signo, si.si_code);
 
-	// 5-6: INTERRUPT of an already stopped tracee is accepted; the tracee traps
+	// INTERRUPT of an already stopped tracee is accepted; the tracee traps
 	// again as soon as it is resumed.
 	check_eq(pt(PTRACE_INTERRUPT, c, 0, 0), 0, "PTRACE_INTERRUPT of a stopped tracee succeeds");
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EVENT_STATUS(PT_EVENT_STOP), "the pending interrupt traps on resume");
 
-	// 7-8: CONT after the interrupt stop lets the tracee run (it is paused in
+	// CONT after the interrupt stop lets the tracee run (it is paused in
 	// pause(2), so nothing is reported).
 	pt(PTRACE_CONT, c, 0, 0);
 	usleep(20000);
 	check_eq(waitpid(c, &st, __WALL | WNOHANG), 0, "after CONT no further stop is pending");
 	check_eq(wait_state(c, 'S'), 1, "the resumed tracee sleeps in pause");
 
-	// 9-13: group-stop and LISTEN.
+	// Group-stop and LISTEN.
 	kill(c, SIGSTOP);
 	check_status(wait_pid(c), STOPPED(SIGSTOP), "SIGSTOP: signal-delivery-stop");
 	check_err(pt(PTRACE_LISTEN, c, 0, 0), EIO, "PTRACE_LISTEN in a signal-delivery-stop is EIO");
@@ -48,12 +48,12 @@ int main(void)
 	check_err(pt(PTRACE_GETREGS, c, 0, (unsigned long)&regs), ESRCH,
 		  "a listening tracee is not in a ptrace-stop: GETREGS is ESRCH");
 
-	// 15: INTERRUPT of a listening tracee re-traps it, still in group-stop.
+	// INTERRUPT of a listening tracee re-traps it, still in group-stop.
 	pt(PTRACE_INTERRUPT, c, 0, 0);
 	check_hex(wait_pid(c), (SIGSTOP | PT_EVENT_STOP << 8) << 8 | 0x7f,
 		  "INTERRUPT while listening re-traps with EVENT_STOP|SIGSTOP");
 
-	// 16-17: SIGCONT while listening ends the group-stop: the tracee traps
+	// SIGCONT while listening ends the group-stop: the tracee traps
 	// with EVENT_STOP|SIGTRAP to tell the tracer.
 	pt(PTRACE_LISTEN, c, 0, 0);
 	kill(c, SIGCONT);
@@ -65,7 +65,7 @@ int main(void)
 	check_eq(wait_state(c, 'S'), 1, "the tracee runs again after SIGCONT");
 	kill_reap(c);
 
-	// 19: INTERRUPT needs a tracee of the caller.
+	// INTERRUPT needs a tracee of the caller.
 	c = spawn_sleeper();
 	check_err(pt(PTRACE_INTERRUPT, c, 0, 0), ESRCH, "PTRACE_INTERRUPT of an untraced child is ESRCH");
 	kill_reap(c);

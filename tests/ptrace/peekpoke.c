@@ -69,7 +69,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	wait_pid(c); // t_check's SIGSTOP
 
-	// 1-4: PEEKDATA and its ABI.
+	// PEEKDATA and its ABI.
 	r = pt(PTRACE_PEEKDATA, c, (unsigned long)&data_word, (unsigned long)&w);
 	check_eq(r, 0, "raw PTRACE_PEEKDATA returns 0");
 	check_hex(w, 0x1122334455667788L, "raw PTRACE_PEEKDATA stores the word at data");
@@ -79,13 +79,13 @@ int main(void)
 	pt(PTRACE_PEEKDATA, c, (unsigned long)&data_word + 1, (unsigned long)&w);
 	check_hex(w, (long)0xaa11223344556677UL, "an unaligned PEEKDATA reads the bytes there");
 
-	// 5: PEEKTEXT reads code.
+	// PEEKTEXT reads code.
 	pt(PTRACE_PEEKTEXT, c, (unsigned long)text_fn_code, (unsigned long)&w);
 	long mine;
 	memcpy(&mine, text_fn_code, sizeof mine);
 	check_hex(w, mine, "PTRACE_PEEKTEXT reads the tracee's code");
 
-	// 6-9: errors.
+	// Errors.
 	check_err(pt(PTRACE_PEEKDATA, c, 0, (unsigned long)&w), EIO, "PEEKDATA at address 0 is EIO");
 	check_err(pt(PTRACE_PEEKDATA, c, (unsigned long)page2 + 4092, (unsigned long)&w), EIO,
 		  "PEEKDATA of a word straddling into an unmapped page is EIO");
@@ -95,7 +95,7 @@ int main(void)
 	pt(PTRACE_PEEKDATA, c, (unsigned long)page2 + 4088, (unsigned long)&w);
 	check_hex(w, 0x5a5a5a5a5a5a5a5aL, "PEEKDATA of the last word of a page");
 
-	// 11-14: POKEDATA of data and of a read-only mapping, POKETEXT of text.
+	// POKEDATA of data and of a read-only mapping, POKETEXT of text.
 	check_eq(pt(PTRACE_POKEDATA, c, (unsigned long)&data_word, 0x55aa55aa55aa55aaL), 0,
 		 "POKEDATA of a writable word");
 	check_eq(pt(PTRACE_POKEDATA, c, (unsigned long)&ro_word, 0x0a0b0c0d0e0f1011L), 0,
@@ -106,14 +106,14 @@ int main(void)
 	pt(PTRACE_PEEKTEXT, c, (unsigned long)text_fn_code, (unsigned long)&w);
 	check_hex(w, code, "PEEKTEXT reads the poked code back");
 
-	// 15-17: the tracee sees all three changes; its sibling and we do not.
+	// The tracee sees all three changes; its sibling and we do not.
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(0), "the tracee sees the poked data, rodata and code");
 	kill(sib, SIGCONT);
 	check_status(wait_pid(sib), EXITED(0), "a forked sibling still runs the original text");
 	check_eq(text_fn() * 10 + (ro_word == 0x0102030405060708L), 11, "the tracer's own text is unchanged");
 
-	// 18-20: PEEKUSER bounds over struct user.
+	// PEEKUSER bounds over struct user.
 	c = spawn_traceme(NULL, NULL);
 	struct user_regs_struct regs;
 	getregs(c, &regs);

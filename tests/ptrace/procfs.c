@@ -34,7 +34,7 @@ int main(void)
 	holey = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	munmap(holey + 4096, 4096);
 
-	// 1-5: status lines.
+	// Status lines.
 	pid_t c = spawn_traceme(t_check, NULL);
 	check_eq(proc_state(c), 't', "a tracee in a ptrace-stop has State t");
 	ok(proc_field(c, "State", buf, sizeof buf) && strcmp(buf, "t (tracing stop)") == 0,
@@ -44,7 +44,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	wait_pid(c); // t_check's own stop
 
-	// 5-9: /proc/pid/mem of the tracee.
+	// /proc/pid/mem of the tracee.
 	int fd = open_mem(c, O_RDWR);
 	check_eq(fd >= 0, 1, "the tracer opens /proc/pid/mem read-write");
 	long w = 0;
@@ -63,7 +63,7 @@ int main(void)
 	check_status(wait_pid(c), EXITED(0), "the tracee sees both writes");
 	check_eq(ro_fn(), 1, "the tracer's own text is unchanged");
 
-	// 14-15: group-stop of an untraced child; detach clears TracerPid.
+	// Group-stop of an untraced child; detach clears TracerPid.
 	c = spawn_sleeper();
 	kill(c, SIGSTOP);
 	int st;
@@ -75,7 +75,7 @@ int main(void)
 	pt(PTRACE_DETACH, c, 0, 0);
 	check_eq(proc_tracer(c), 0, "TracerPid is 0 again after detach");
 
-	// 16-18: access without being the tracer.
+	// Access without being the tracer.
 	pid_t victim = c;
 	pid_t t = xfork();
 	if (t == 0) {
@@ -94,7 +94,7 @@ int main(void)
 	close(fd);
 	kill_reap(victim);
 
-	// 19: a mem fd keeps the mm it was opened for: after the process exits,
+	// A mem fd keeps the mm it was opened for: after the process exits,
 	// reads return 0 (end of file).
 	c = spawn_sleeper();
 	fd = open_mem(c, O_RDONLY);

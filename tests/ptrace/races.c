@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 	tap_init();
 	int st;
 
-	// 1-4: SIGKILL ends any ptrace-stop at once.
+	// SIGKILL ends any ptrace-stop at once.
 	pid_t c = spawn_traceme(NULL, NULL);
 	kill(c, SIGKILL);
 	check_status(wait_pid(c), KILLED(SIGKILL), "SIGKILL ends a signal-delivery-stop");
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 	syscall(SYS_tgkill, c, c, SIGKILL);
 	check_status(wait_pid(c), KILLED(SIGKILL), "tgkill(SIGKILL) ends a stop too");
 
-	// 5-7: a tracer dies with three stopped tracees.
+	// A tracer dies with three stopped tracees.
 	pid_t k[3];
 	for (int i = 0; i < 3; i++)
 		k[i] = spawn_sleeper();
@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 3; i++)
 		kill_reap(k[i]);
 
-	// 8-10: execve from one thread while another thread is traced too.
+	// execve from one thread while another thread is traced too.
 	c = spawn_traceme(t_mt_exec, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(CHILD_CODE), "the new image runs");
 
-	// 12: detach racing a group-stop: the task ends up stopped either way.
+	// Detach racing a group-stop: the task ends up stopped either way.
 	c = spawn_sleeper();
 	attach_stopped(c);
 	pt(PTRACE_CONT, c, 0, SIGSTOP); // injected: group-stop in progress
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 	check_eq(wait_state(c, 'T'), 1, "detach racing a group-stop leaves the task stopped");
 	kill_reap(c);
 
-	// 13-16: vfork + exec with TRACEVFORKDONE.
+	// Vfork + exec with TRACEVFORKDONE.
 	c = spawn_traceme(t_vfork_exec, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACEVFORK | PTRACE_O_TRACEVFORKDONE);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 	check_status(wait_pid(vc), EXITED(CHILD_CODE), "the child runs its new image");
 	check_status(cont_end(c), EXITED(0), "the parent reaps it");
 
-	// 18: twenty interrupts of a busy tracee: one stop each.
+	// Twenty interrupts of a busy tracee: one stop each.
 	struct gate g;
 	c = spawn_gated(&g, t_loop, NULL);
 	pt(PTRACE_SEIZE, c, 0, 0);

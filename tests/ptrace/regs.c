@@ -44,7 +44,7 @@ int main(void)
 	if (read(pfd[0], &my_fs, sizeof my_fs) != sizeof my_fs)
 		return 3;
 
-	// 2-6: GETREGS and PEEKUSER agree; rip/orig_rax are as expected.
+	// GETREGS and PEEKUSER agree; rip/orig_rax are as expected.
 	check_eq(getregs(c, &r), 0, "PTRACE_GETREGS succeeds");
 	check_eq(r.rip - (unsigned long)regs_probe_after, 0, "rip is after the kill syscall");
 	check_eq((long)r.orig_rax, SYS_kill, "orig_rax is SYS_kill in the signal-delivery-stop");
@@ -58,12 +58,12 @@ int main(void)
 	check_eq(r.fs_base == my_fs, 1, "fs_base is the tracee's ARCH_GET_FS value");
 	check_hex(r.cs, 0x33, "cs is the 64-bit user code selector");
 
-	// 8-9: PTRACE_ARCH_PRCTL ARCH_GET_FS stores the fs base at addr.
+	// PTRACE_ARCH_PRCTL ARCH_GET_FS stores the fs base at addr.
 	unsigned long fs = 0;
 	check_eq(pt(PTRACE_ARCH_PRCTL, c, (unsigned long)&fs, ARCH_GET_FS_), 0, "PTRACE_ARCH_PRCTL ARCH_GET_FS succeeds");
 	check_eq(fs == my_fs, 1, "PTRACE_ARCH_PRCTL ARCH_GET_FS returns the tracee's fs base");
 
-	// 10-13: invalid values.
+	// Invalid values.
 	check_err(pt(PTRACE_GETREGS, c, 0, 8), EFAULT, "GETREGS to a bad address is EFAULT");
 	check_err(pt(PTRACE_POKEUSER, c, offsetof(struct user_regs_struct, cs), 0x10), EIO,
 		  "POKEUSER of a kernel cs selector is EIO");
@@ -74,12 +74,12 @@ int main(void)
 	pt(PTRACE_PEEKUSER, c, offsetof(struct user_regs_struct, eflags), (unsigned long)&w);
 	check_hex(w & X86_IOPL, 0, "POKEUSER cannot raise IOPL in eflags");
 
-	// 14-15: GETFPREGS: xmm0 holds pattern0, mxcsr its default.
+	// GETFPREGS: xmm0 holds pattern0, mxcsr its default.
 	check_eq(pt(PTRACE_GETFPREGS, c, 0, (unsigned long)&fp), 0, "PTRACE_GETFPREGS succeeds");
 	check_eq(memcmp(fp.xmm_space, pattern0, 16), 0, "xmm0 in GETFPREGS is the tracee's value");
 	check_hex(fp.mxcsr, 0x1f80, "mxcsr is the default 0x1f80");
 
-	// 17: SETFPREGS sets xmm1; POKEUSER sets r12: the tracee checks both.
+	// SETFPREGS sets xmm1; POKEUSER sets r12: the tracee checks both.
 	memcpy((char *)fp.xmm_space + 16, pattern1, 16);
 	check_eq(pt(PTRACE_SETFPREGS, c, 0, (unsigned long)&fp), 0, "PTRACE_SETFPREGS succeeds");
 	check_eq(pt(PTRACE_POKEUSER, c, offsetof(struct user_regs_struct, r12), 0x1234), 0,
@@ -89,7 +89,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(0), "the tracee sees r12 and xmm1 set by the tracer");
 
-	// 21-22: SETREGS of rip and rax redirects the tracee: jump to _exit(rdi)
+	// SETREGS of rip and rax redirects the tracee: jump to _exit(rdi)
 	// with rdi = 42 by pointing rip at a syscall instruction with rax = 60.
 	c = spawn_traceme(t_probe, NULL);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -104,7 +104,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(42), "the tracee runs exit_group(42) set up by SETREGS");
 
-	// 23-24: ARCH_SET_FS through ptrace.
+	// ARCH_SET_FS through ptrace.
 	c = spawn_traceme(NULL, NULL);
 	check_eq(pt(PTRACE_ARCH_PRCTL, c, 0x10000, ARCH_SET_FS_), 0, "PTRACE_ARCH_PRCTL ARCH_SET_FS succeeds");
 	getregs(c, &r);

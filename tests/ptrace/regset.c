@@ -45,7 +45,7 @@ int main(void)
 	wait_pid(c);
 	getregs(c, &r);
 
-	// 1-4: NT_PRSTATUS.
+	// NT_PRSTATUS.
 	memset(&rs, 0, sizeof rs);
 	iov.iov_base = &rs;
 	iov.iov_len = sizeof rs;
@@ -62,7 +62,7 @@ int main(void)
 	pt(PTRACE_GETREGSET, c, NT_PRSTATUS, (unsigned long)&iov);
 	check_eq(iov.iov_len, sizeof(struct user_regs_struct), "a long iovec is shortened to the regset size");
 
-	// 6-8: NT_PRFPREG.
+	// NT_PRFPREG.
 	pt(PTRACE_GETFPREGS, c, 0, (unsigned long)&fp);
 	iov.iov_base = buf;
 	iov.iov_len = sizeof buf;
@@ -70,7 +70,7 @@ int main(void)
 	check_eq(iov.iov_len, 512, "NT_PRFPREG is the 512-byte fxsave area");
 	check_eq(memcmp(buf, &fp, 416), 0, "NT_PRFPREG equals GETFPREGS up to xmm15");
 
-	// 9-11: NT_X86_XSTATE.
+	// NT_X86_XSTATE.
 	iov.iov_base = buf;
 	iov.iov_len = sizeof buf;
 	long ret = pt(PTRACE_GETREGSET, c, NT_X86_XSTATE, (unsigned long)&iov);
@@ -80,7 +80,7 @@ int main(void)
 	ok(memcmp(buf + 160, pattern0, 16) == 0 && memcmp(buf, &fp, 32) == 0,
 	   "the XSAVE legacy area holds the FP state and xmm0", "mismatch");
 
-	// 12-15: errors.
+	// Errors.
 	iov.iov_base = buf;
 	iov.iov_len = sizeof buf;
 	check_err(pt(PTRACE_GETREGSET, c, 0x999, (unsigned long)&iov), EINVAL, "an unknown NT type is EINVAL");
@@ -92,7 +92,7 @@ int main(void)
 	check_err(pt(PTRACE_GETREGSET, c, NT_PRSTATUS, (unsigned long)&iov), EFAULT, "a bad iov_base is EFAULT");
 	check_err(pt(PTRACE_GETREGSET, c, NT_PRSTATUS, 8), EFAULT, "a bad iovec pointer is EFAULT");
 
-	// 16-18: SETREGSET of r12 (NT_PRSTATUS) and xmm1 (NT_PRFPREG): the
+	// SETREGSET of r12 (NT_PRSTATUS) and xmm1 (NT_PRFPREG): the
 	// tracee checks both.
 	rs = r;
 	rs.r12 = 0x4321;
@@ -106,7 +106,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(0), "the tracee sees r12 and xmm1 set through SETREGSET");
 
-	// 19-21: a short SETREGSET NT_PRSTATUS sets only the prefix.
+	// A short SETREGSET NT_PRSTATUS sets only the prefix.
 	c = spawn_traceme(t_probe, NULL);
 	pt(PTRACE_CONT, c, 0, 0);
 	wait_pid(c);
@@ -123,7 +123,7 @@ int main(void)
 	check_eq(iov.iov_len, 8, "iov_len stays 8");
 	kill_reap(c);
 
-	// 22-23: SETREGSET NT_X86_XSTATE sets xmm1 (the XSAVE legacy area at
+	// SETREGSET NT_X86_XSTATE sets xmm1 (the XSAVE legacy area at
 	// byte 160 + 16, with XSTATE_BV's SSE bit so it is not taken as init).
 	c = spawn_traceme(t_probe, NULL);
 	pt(PTRACE_CONT, c, 0, 0);

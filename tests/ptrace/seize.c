@@ -20,7 +20,7 @@ int main(void)
 	tap_init();
 	int st;
 
-	// 1-3: seizing a running child does not stop it.
+	// Seizing a running child does not stop it.
 	pid_t c = spawn_sleeper();
 	check_eq(pt(PTRACE_SEIZE, c, 0, 0), 0, "PTRACE_SEIZE of a running child succeeds");
 	check_eq(waitpid(c, &st, __WALL | WNOHANG), 0, "a seized tracee is not stopped");
@@ -28,22 +28,22 @@ int main(void)
 	check_err(pt(PTRACE_SEIZE, c, 0, 0), EPERM, "seizing own tracee again is EPERM");
 	kill_reap(c);
 
-	// 5-6: argument checks (kernel/ptrace.c:ptrace_attach).
+	// Argument checks (kernel/ptrace.c:ptrace_attach).
 	c = spawn_sleeper();
 	check_err(pt(PTRACE_SEIZE, c, 1, 0), EIO, "PTRACE_SEIZE with a non-zero addr is EIO");
 	check_err(pt(PTRACE_SEIZE, c, 0, 0x80000000ul), EIO,
 		  "PTRACE_SEIZE with unknown option bits is EIO");
 	check_eq(proc_tracer(c), 0, "a failed seize leaves the child untraced");
 
-	// 8-9: a seized tracee cannot be used with requests meant for seized ones only
-	// if it is attached the old way.
+	// INTERRUPT and LISTEN are for seized tracees only: EIO for one
+	// attached with PTRACE_ATTACH.
 	check_eq(pt(PTRACE_ATTACH, c, 0, 0), 0, "PTRACE_ATTACH of the same child");
 	wait_pid(c);
 	check_err(pt(PTRACE_INTERRUPT, c, 0, 0), EIO, "PTRACE_INTERRUPT of an attached (not seized) tracee is EIO");
 	check_err(pt(PTRACE_LISTEN, c, 0, 0), EIO, "PTRACE_LISTEN of an attached (not seized) tracee is EIO");
 	kill_reap(c);
 
-	// 10-11: options passed to SEIZE take effect: TRACESYSGOOD marks syscall stops.
+	// Options passed to SEIZE take effect: TRACESYSGOOD marks syscall stops.
 	struct gate g;
 	c = spawn_gated(&g, run_getppid_loop, NULL);
 	pt(PTRACE_SEIZE, c, 0, PTRACE_O_TRACESYSGOOD);
@@ -54,7 +54,7 @@ int main(void)
 	check_status(wait_pid(c), STOPPED(SIGTRAP | 0x80), "SEIZE options: TRACESYSGOOD marks syscall stops");
 	kill_reap(c);
 
-	// 12-15: SIGSTOP to a seized tracee: signal-delivery-stop first, then a
+	// SIGSTOP to a seized tracee: signal-delivery-stop first, then a
 	// group-stop reported as PTRACE_EVENT_STOP with the stop signal.
 	c = spawn_sleeper();
 	pt(PTRACE_SEIZE, c, 0, 0);
@@ -73,7 +73,7 @@ int main(void)
 	check_eq(proc_state(c), 't', "a seized tracee in group-stop shows State t");
 	kill_reap(c);
 
-	// 16-17: seizing a child that is already group-stopped makes it trap.
+	// Seizing a child that is already group-stopped makes it trap.
 	c = spawn_sleeper();
 	kill(c, SIGSTOP);
 	waitpid(c, &st, WUNTRACED);
@@ -83,7 +83,7 @@ int main(void)
 		  "seizing a stopped child reports PTRACE_EVENT_STOP with SIGSTOP");
 	kill_reap(c);
 
-	// 18: a zombie cannot be seized.
+	// A zombie cannot be seized.
 	c = xfork();
 	if (c == 0)
 		_exit(0);

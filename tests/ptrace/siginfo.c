@@ -97,7 +97,7 @@ int main(void)
 	if (pipe(pfd) != 0)
 		return 3;
 
-	// 1-5: kill(SIGUSR1): signal-delivery-stop; restart with the signal.
+	// kill(SIGUSR1): signal-delivery-stop; restart with the signal.
 	pid_t c = start_sig(SIGUSR1, &st);
 	check_status(st, STOPPED(SIGUSR1), "a pending SIGUSR1 gives a signal-delivery-stop");
 	memset(&si, 0, sizeof si);
@@ -110,19 +110,19 @@ int main(void)
 	   "restarting with the signal delivers it to the handler", "got calls=%d signo=%d code=%d", s.calls,
 	   s.signo, s.code);
 
-	// 5: suppressed.
+	// Suppressed.
 	c = start_sig(SIGUSR1, &st);
 	s = finish(c, 0);
 	check_eq(s.calls, 0, "restarting with 0 suppresses the signal");
 
-	// 6-7: another signal: the kernel builds a fresh SI_USER siginfo from the tracer.
+	// Another signal: the kernel builds a fresh SI_USER siginfo from the tracer.
 	c = start_sig(SIGUSR1, &st);
 	s = finish(c, SIGUSR2);
 	ok(s.calls == 1 && s.signo == SIGUSR2 && s.code == SI_USER && s.from_tracer,
 	   "restarting with SIGUSR2 delivers SIGUSR2 as SI_USER from the tracer",
 	   "got calls=%d signo=%d code=%d from_tracer=%d", s.calls, s.signo, s.code, s.from_tracer);
 
-	// 8-9: SETSIGINFO rewrites what the handler sees.
+	// SETSIGINFO rewrites what the handler sees.
 	c = start_sig(SIGUSR1, &st);
 	pt(PTRACE_GETSIGINFO, c, 0, (unsigned long)&si);
 	si.si_code = SI_QUEUE;
@@ -135,7 +135,7 @@ int main(void)
 	ok(s.calls == 1 && s.code == SI_QUEUE && s.value == 77, "the handler sees the tracer's siginfo",
 	   "got calls=%d code=%d value=%d", s.calls, s.code, s.value);
 
-	// 11: tgkill gives SI_TKILL.
+	// tgkill gives SI_TKILL.
 	c = spawn_traceme(t_sig, NULL);
 	pt(PTRACE_CONT, c, 0, 0);
 	wait_pid(c);
@@ -148,7 +148,7 @@ int main(void)
 	check_err(pt(PTRACE_GETSIGINFO, c, 0, 8), EFAULT, "GETSIGINFO to a bad address is EFAULT");
 	finish(c, 0);
 
-	// 13-14: syscall-stops have a SIGTRAP siginfo.
+	// Syscall-stops have a SIGTRAP siginfo.
 	c = spawn_traceme(NULL, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACESYSGOOD);
 	pt(PTRACE_SYSCALL, c, 0, 0);
@@ -162,7 +162,7 @@ int main(void)
 	check_err(pt(PTRACE_GETSIGINFO, c, 0, (unsigned long)&si), ESRCH, "GETSIGINFO of a running tracee is ESRCH");
 	wait_pid(c);
 
-	// 15-21: PEEKSIGINFO of the private and shared pending queues.
+	// PEEKSIGINFO of the private and shared pending queues.
 	c = spawn_traceme(t_block, NULL);
 	pt(PTRACE_CONT, c, 0, 0);
 	wait_pid(c); // blocked, stopped

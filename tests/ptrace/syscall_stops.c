@@ -48,7 +48,7 @@ int main(void)
 	struct user_regs_struct r;
 	int st;
 
-	// 1-7: the stops of getpid(11..66) and getppid() without TRACESYSGOOD.
+	// The stops of getpid(11..66) and getppid() without TRACESYSGOOD.
 	pid_t c = spawn_traceme(t_getppid, NULL);
 	st = syscall_to(c, SYS_getpid);
 	check_status(st, STOPPED(SIGTRAP), "syscall-enter-stop without TRACESYSGOOD is SIGTRAP");
@@ -77,7 +77,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(0), "PTRACE_CONT stops syscall tracing; tracee saw real results");
 
-	// 11-12: changing orig_rax at entry runs another syscall.
+	// Changing orig_rax at entry runs another syscall.
 	c = spawn_traceme(t_renumber, NULL);
 	syscall_to(c, SYS_getpid);
 	getregs(c, &r);
@@ -90,7 +90,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(0), "the replaced syscall ran (getpid became getppid)");
 
-	// 14-17: orig_rax = -1 skips the syscall; the result is -ENOSYS until the
+	// orig_rax = -1 skips the syscall; the result is -ENOSYS until the
 	// tracer sets one.
 	if (pipe(pipefd) != 0)
 		return 3;
@@ -111,7 +111,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(0), "the tracee sees the result set at exit");
 
-	// 18-19: changing an argument at entry.
+	// Changing an argument at entry.
 	c = spawn_traceme(t_args, NULL);
 	syscall_to(c, SYS_write);
 	getregs(c, &r);
@@ -122,7 +122,7 @@ int main(void)
 	memset(buf, 0, sizeof buf);
 	check_eq(read(pipefd[0], buf, sizeof buf), 3, "three bytes reached the pipe");
 
-	// 20: changing the result at exit.
+	// Changing the result at exit.
 	c = spawn_traceme(t_result, NULL);
 	syscall_to(c, SYS_getppid);
 	pt(PTRACE_SYSCALL, c, 0, 0);
@@ -133,7 +133,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(0), "the tracee sees a result changed at exit");
 
-	// 21: PTRACE_SYSCALL with a signal delivers it.
+	// PTRACE_SYSCALL with a signal delivers it.
 	c = spawn_traceme(t_getppid, NULL);
 	pt(PTRACE_SYSCALL, c, 0, SIGTERM);
 	check_status(wait_pid(c), KILLED(SIGTERM), "PTRACE_SYSCALL with SIGTERM delivers it");

@@ -33,7 +33,7 @@ int main(void)
 		return 3;
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
 
-	// 1-8: SYSEMU from the initial stop until the write.
+	// SYSEMU from the initial stop until the write.
 	pid_t c = spawn_traceme(t_emu, NULL);
 	long nr = -1;
 	for (int i = 0; i < 50 && nr != SYS_write; i++) {
@@ -69,7 +69,7 @@ int main(void)
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(0), "the tracee saw the tracer's results (5 and 6)");
 
-	// 9-14: SYSEMU_SINGLESTEP over step_region: instruction steps, then the
+	// SYSEMU_SINGLESTEP over step_region: instruction steps, then the
 	// syscall is stopped at entry and not run.
 	c = spawn_traceme(t_step, NULL);
 	pt(PTRACE_CONT, c, 0, 0);

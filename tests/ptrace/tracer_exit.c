@@ -40,7 +40,7 @@ int main(void)
 	tap_init();
 	int st;
 
-	// 1-3: a tracee in a ptrace-stop is detached and resumed.
+	// A tracee in a ptrace-stop is detached and resumed.
 	pid_t c = spawn_sleeper();
 	check_status(tracer(c, PLAIN), EXITED(0), "a tracer attaches and exits");
 	check_eq(wait_state(c, 'S'), 1, "its tracee is resumed");
@@ -48,12 +48,12 @@ int main(void)
 	check_eq(pt(PTRACE_ATTACH, c, 0, 0), 0, "another tracer can attach it");
 	kill_reap(c);
 
-	// 5-6: PTRACE_O_EXITKILL.
+	// PTRACE_O_EXITKILL.
 	c = spawn_sleeper();
 	check_status(tracer(c, EXITKILL), EXITED(0), "a tracer seizes with EXITKILL and exits");
 	check_status(wait_pid(c), KILLED(SIGKILL), "its tracee is killed with SIGKILL");
 
-	// 7-8: EXITKILL does not apply after a detach.
+	// EXITKILL does not apply after a detach.
 	c = spawn_sleeper();
 	check_status(tracer(c, EXITKILL_DETACHED), EXITED(0), "an EXITKILL tracer detaches then exits");
 	usleep(20000);
@@ -61,7 +61,7 @@ int main(void)
 	   "state %c", proc_state(c));
 	kill_reap(c);
 
-	// 9-11: a group-stopped tracee stays stopped.
+	// A group-stopped tracee stays stopped.
 	c = spawn_sleeper();
 	check_status(tracer(c, GROUPSTOP), EXITED(0), "a tracer leaves its tracee in group-stop and exits");
 	check_eq(wait_state(c, 'T'), 1, "the tracee stays stopped (State T)");
@@ -69,7 +69,7 @@ int main(void)
 	check_eq(wait_state(c, 'S'), 1, "SIGCONT resumes it");
 	kill_reap(c);
 
-	// 12: a running tracee keeps running.
+	// A running tracee keeps running.
 	c = spawn_sleeper();
 	check_status(tracer(c, RUNNING), EXITED(0), "a tracer of a running tracee exits");
 	usleep(20000);

@@ -56,7 +56,7 @@ int main(void)
 	int st;
 	siginfo_t si;
 
-	// 1-5: a tracer that is not the parent; the parent sees the exit only
+	// A tracer that is not the parent; the parent sees the exit only
 	// after the tracer reaped it.
 	if (pipe(to) || pipe(from))
 		return 3;
@@ -86,7 +86,7 @@ int main(void)
 	check_status(wait_pid(tr), EXITED(0), "the tracer reaps the exit status 5");
 	check_status(wait_pid(c), EXITED(5), "then the real parent reaps it too");
 
-	// 7-12: WNOHANG, WNOWAIT, waitid of ptrace-stops.
+	// WNOHANG, WNOWAIT, waitid of ptrace-stops.
 	c = spawn_sleeper();
 	pt(PTRACE_SEIZE, c, 0, 0);
 	check_eq(waitpid(c, &st, __WALL | WNOHANG), 0, "WNOHANG returns 0 while the tracee runs");
@@ -130,7 +130,7 @@ int main(void)
 	ok(si.si_code == CLD_KILLED && si.si_status == SIGKILL, "waitid(WSTOPPED|WEXITED) reports the kill",
 	   "got code=%d status=%d", si.si_code, si.si_status);
 
-	// 17-19: traced threads and __WALL/__WCLONE.
+	// Traced threads and __WALL/__WCLONE.
 	c = spawn_traceme(t_threads, NULL);
 	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACECLONE);
 	pt(PTRACE_CONT, c, 0, 0);
@@ -152,7 +152,7 @@ int main(void)
 	wait_pid(tid);
 	wait_pid(c);
 
-	// 20-21: an untraced clone child (exit signal 0) needs __WCLONE.
+	// An untraced clone child (exit signal 0) needs __WCLONE.
 	pid_t cl = (pid_t)syscall(SYS_clone, 0, 0, 0, 0, 0);
 	if (cl == 0)
 		_exit(6);
@@ -162,7 +162,7 @@ int main(void)
 	check_eq(waitpid(cl, &st, __WCLONE), cl, "__WCLONE reaps it");
 	check_status(st, EXITED(6), "with its status");
 
-	// 23: waitpid(-1) by a non-parent tracer sees its tracee.
+	// waitpid(-1) by a non-parent tracer sees its tracee.
 	c = spawn_sleeper();
 	tr = xfork();
 	if (tr == 0) {
