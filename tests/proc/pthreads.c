@@ -17,7 +17,7 @@ static long counter;
 static void *bump(void *a)
 {
 	(void)a;
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < 2000; i++) {
 		pthread_mutex_lock(&mu);
 		counter++;
 		pthread_mutex_unlock(&mu);
@@ -113,7 +113,7 @@ static void flock_unlock(void)
 static void *flock_bump(void *a)
 {
 	(void)a;
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < 2000; i++) {
 		flock_lock();
 		flock_counter++;
 		flock_unlock();
@@ -127,7 +127,7 @@ static volatile int rw_torn;
 static void *rw_worker(void *a)
 {
 	int writer = (int)(intptr_t)a & 1;
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < 2000; i++) {
 		if (writer) {
 			pthread_rwlock_wrlock(&rw);
 			rw_value[0]++;
@@ -218,7 +218,7 @@ int main(void)
 	void *res[NT];
 
 	run_all(bump, NT, NULL);
-	check_eq(counter, NT * 5000, "8 threads x 5000 increments under a contended mutex");
+	check_eq(counter, NT * 2000, "8 threads x 2000 increments under a contended mutex");
 
 	pthread_t pt[4], ct[4];
 	for (int i = 0; i < 4; i++)
@@ -245,10 +245,10 @@ int main(void)
 	pthread_barrier_destroy(&bar);
 
 	run_all(flock_bump, NT, NULL);
-	check_eq(flock_counter, NT * 5000, "raw futex lock: 8 threads x 5000 increments");
+	check_eq(flock_counter, NT * 2000, "raw futex lock: 8 threads x 2000 increments");
 
 	run_all(rw_worker, NT, NULL);
-	ok(!rw_torn && rw_value[0] == 4 * 5000, "rwlock: readers never see a torn update");
+	ok(!rw_torn && rw_value[0] == 4 * 2000, "rwlock: readers never see a torn update");
 
 	run_all(tls_worker, NT, res);
 	int tls_ok = 1;
