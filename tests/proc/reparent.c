@@ -85,8 +85,53 @@ int main(void)
 	ok(w > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "subreaper reaps the adopted orphan");
 	check_err(waitpid(-1, &st, WNOHANG), ECHILD, "no more children after reaping the orphan");
 
-	/* A subreaper further up: the middle of three generations dies,
-	 * the orphan goes to us, the nearest subreaper, not to init. */
+	/* Two subreapers up the chain: the orphan goes to the nearest. We
+	 * are a subreaper; our child C becomes one too, and the orphan of
+	 * C's child must land on C, not on us. */
+	int rep[2];
+	pipe(rep);
+	c = tap_fork();
+	if (c == 0) {
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+		pid_t me = getpid();
+		int die[2];
+		pipe(die);
+		pid_t m = fork();
+		if (m == 0) {
+			pid_t mm = getpid();
+			close(die[0]);
+			pid_t o = fork();
+			if (o == 0) {
+				char b;
+				close(die[1]);
+				alarm(10);
+				while (read(die[0], &b, 1) > 0)
+					;
+				pid_t pp = getppid();
+				for (int i = 0; i < 2000 && pp == mm; i++) {
+					usleep(1000);
+					pp = getppid();
+				}
+				char r = pp == me;
+				write(rep[1], &r, 1);
+				_exit(0);
+			}
+			_exit(0);
+		}
+		close(die[0]);
+		close(die[1]);
+		int st;
+		waitpid(m, &st, 0);
+		/* Reap the adopted orphan: it must be ours now. */
+		pid_t w = waitpid(-1, &st, 0);
+		_exit(w > 0 && WIFEXITED(st) ? 0 : 1);
+	}
+	char nearest = 0;
+	check_eq(read(rep[0], &nearest, 1), 1, "nested subreapers: the orphan reports");
+	check_eq(nearest, 1, "nested subreapers: the orphan goes to the nearest one");
+	check_eq(tap_wait(c), 0, "the nearest subreaper reaps it");
+
+	/* The attribute is not inherited across fork. */
 	c = tap_fork();
 	if (c == 0) {
 		/* clear our attribute in the child: it is not inherited
