@@ -24,7 +24,8 @@ const (
 	pathsAddr   = dataAddr + 8*pageSize
 	kernelAddr  = 0xffff800000000000
 	minus1      = ^uint64(0)
-	testNOFILE  = 1024 // the default RLIMIT_NOFILE
+	atFDCWD     = ^uint64(99) // AT_FDCWD, -100
+	testNOFILE  = 1024        // the default RLIMIT_NOFILE
 	testPipeLen = 8
 )
 
@@ -172,6 +173,27 @@ func TestFileSyscallErrnos(t *testing.T) {
 		{"readv iovcnt 1025", []uint64{unix.SYS_READV, rd, iovAddr, 1025}, errno(unix.EINVAL)},
 		{"readv iov in the kernel half", []uint64{unix.SYS_READV, rd, kernelAddr, 1}, errno(unix.EFAULT)},
 		{"writev to the read end", []uint64{unix.SYS_WRITEV, rd, iovAddr, 1}, errno(unix.EBADF)},
+		{"readv the write end, bad count", []uint64{unix.SYS_READV, wr, kernelAddr, minus1}, errno(unix.EBADF)},
+		{"preadv a pipe", []uint64{unix.SYS_PREADV, rd, iovAddr, 1, 0}, errno(unix.ESPIPE)},
+		{"preadv negative offset", []uint64{unix.SYS_PREADV, null, iovAddr, 1, minus1}, errno(unix.EINVAL)},
+		{"preadv iov in the kernel half", []uint64{unix.SYS_PREADV, null, kernelAddr, 1, 0}, errno(unix.EFAULT)},
+		{"preadv /dev/null", []uint64{unix.SYS_PREADV, null, iovAddr, 1, 0}, 0},
+		{"pwritev /dev/null", []uint64{unix.SYS_PWRITEV, null, iovAddr, 1, 7}, 3},
+		{"preadv2 unknown flag", []uint64{unix.SYS_PREADV2, null, iovAddr, 1, 0, 0, 0x1000}, errno(unix.EOPNOTSUPP)},
+		{"preadv2 at offset -1", []uint64{unix.SYS_PREADV2, null, iovAddr, 1, minus1, 0, 0}, 0},
+		{"FIOCLEX", []uint64{unix.SYS_IOCTL, null, fioclex}, 0},
+		{"F_GETFD after FIOCLEX", []uint64{unix.SYS_FCNTL, null, unix.F_GETFD}, unix.FD_CLOEXEC},
+		{"FIONCLEX", []uint64{unix.SYS_IOCTL, null, fionclex}, 0},
+		{"F_GETFD after FIONCLEX", []uint64{unix.SYS_FCNTL, null, unix.F_GETFD}, 0},
+		{"FIONBIO from the kernel half", []uint64{unix.SYS_IOCTL, null, fionbio, kernelAddr}, errno(unix.EFAULT)},
+		{"FIONBIO O_PATH", []uint64{unix.SYS_IOCTL, opath, fionbio, bufAddr}, errno(unix.EBADF)},
+		{"FIONBIO on", []uint64{unix.SYS_IOCTL, null, fionbio, bufAddr}, 0},
+		{"F_GETFL after FIONBIO", []uint64{unix.SYS_FCNTL, null, unix.F_GETFL}, unix.O_RDWR | oLargefile | unix.O_NONBLOCK},
+		{"stat /dev/null", []uint64{unix.SYS_STAT, pathAddr(0), bufAddr + 256}, 0},
+		{"lstat /dev/null/", []uint64{unix.SYS_LSTAT, pathAddr(2), bufAddr + 256}, errno(unix.ENOTDIR)},
+		{"stat nonexistent", []uint64{unix.SYS_STAT, pathAddr(4), bufAddr + 256}, errno(unix.ENOENT)},
+		{"stat into the kernel half", []uint64{unix.SYS_STAT, pathAddr(0), kernelAddr}, errno(unix.EFAULT)},
+		{"newfstatat /dev/full", []uint64{unix.SYS_NEWFSTATAT, atFDCWD, pathAddr(6), bufAddr + 256, 0}, 0},
 		{"ioctl unknown on a pipe", []uint64{unix.SYS_IOCTL, rd, 0xdead, bufAddr}, errno(unix.ENOTTY)},
 		{"ioctl O_PATH", []uint64{unix.SYS_IOCTL, opath, unix.TIOCINQ, bufAddr}, errno(unix.EBADF)},
 		{"FIONREAD empty pipe", []uint64{unix.SYS_IOCTL, rd, unix.TIOCINQ, bufAddr}, 0},

@@ -19,6 +19,8 @@ func init() {
 	register(unix.SYS_IOCTL, "ioctl", sysIoctl, argFD, argHex, argHex)
 	register(unix.SYS_FSTAT, "fstat", sysFstat, argFD, argHex)
 	register(unix.SYS_NEWFSTATAT, "newfstatat", sysNewfstatat, argFD, argPath, argHex, argHex)
+	register(unix.SYS_STAT, "stat", sysStat, argPath, argHex)
+	register(unix.SYS_LSTAT, "lstat", sysStat, argPath, argHex)
 	register(unix.SYS_READLINK, "readlink", sysReadlink, argPath, argHex, argInt)
 	register(unix.SYS_READLINKAT, "readlinkat", sysReadlinkat, argFD, argPath, argHex, argInt)
 }
@@ -265,16 +267,18 @@ func readIovecs(t *Task, addr uint64, cnt int) ([]iovec, uint64, error) {
 	return iov, total, nil
 }
 
+// sysWritev implements writev(2): the access mode is checked before the
+// vectors are read (Linux 6.x: vfs_writev()).
 func sysWritev(t *Task, a *syscallArgs) (uint64, error) {
-	iov, total, err := readIovecs(t, a.u(1), a.int(2))
-	if err != nil {
-		return 0, err
-	}
 	f, err := fdForWrite(t, a.int(0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
+	iov, total, err := readIovecs(t, a.u(1), a.int(2))
+	if err != nil {
+		return 0, err
+	}
 	return writeIovecs(t, func(b []byte) (int, error) { return f.Write(t, b) }, iov, total)
 }
 
@@ -327,16 +331,17 @@ func writeIovecs(t *Task, wr rwWriter, iov []iovec, total uint64) (uint64, error
 	return done, nil
 }
 
+// sysReadv implements readv(2), checking the access mode first as writev.
 func sysReadv(t *Task, a *syscallArgs) (uint64, error) {
-	iov, total, err := readIovecs(t, a.u(1), a.int(2))
-	if err != nil {
-		return 0, err
-	}
 	f, err := fdForRead(t, a.int(0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
+	iov, total, err := readIovecs(t, a.u(1), a.int(2))
+	if err != nil {
+		return 0, err
+	}
 	return readIovecsInto(t, func(b []byte) (int, error) { return f.Read(t, b) }, iov, total)
 }
 
@@ -386,13 +391,42 @@ func readIovecsInto(t *Task, rd rwReader, iov []iovec, total uint64) (uint64, er
 	return done, nil
 }
 
+// Generic ioctl requests, answered for every file before its own Ioctl
+// (Linux: include/uapi/asm-generic/ioctls.h; x/sys/unix lacks them).
+const (
+	fionbio  = 0x5421
+	fionclex = 0x5450
+	fioclex  = 0x5451
+)
+
+// sysIoctl implements ioctl(2): the descriptor-level requests first
+// (Linux: fs/ioctl.c:do_vfs_ioctl()), then the file's.
+//
+// TODO(ringbox): FIOASYNC, FIOQSIZE and the FS_IOC_* requests go to the
+// file, which answers ENOTTY.
 func sysIoctl(t *Task, a *syscallArgs) (uint64, error) {
-	f := t.getFile(a.int(0))
+	fd := a.int(0)
+	f := t.getFile(fd)
 	if f == nil {
 		return 0, unix.EBADF
 	}
 	defer f.DecRef()
-	return f.Ioctl(t, uint64(uint32(a.u(1))), a.u(2))
+	req := uint64(uint32(a.u(1)))
+	switch req {
+	case fioclex, fionclex:
+		return 0, t.fdt.setCloexec(fd, req == fioclex)
+	case fionbio:
+		var b [4]byte
+		if err := t.CopyIn(a.u(2), b[:]); err != nil {
+			return 0, err
+		}
+		fl := f.Flags() &^ unix.O_NONBLOCK
+		if binary.LittleEndian.Uint32(b[:]) != 0 {
+			fl |= unix.O_NONBLOCK
+		}
+		return 0, f.SetFlags(fl)
+	}
+	return f.Ioctl(t, req, a.u(2))
 }
 
 func sysFstat(t *Task, a *syscallArgs) (uint64, error) {
@@ -412,10 +446,11 @@ func statFD(t *Task, fd int, addr uint64) error {
 	return t.CopyOut(addr, statBytes(&st))
 }
 
-// sysNewfstatat implements fstatat(2) for AT_EMPTY_PATH on a descriptor.
+// sysNewfstatat implements fstatat(2): a descriptor with AT_EMPTY_PATH, or
+// a path that openFile knows.
 //
-// TODO(ringbox): path lookups come with the filesystem; until then a path
-// is ENOENT.
+// TODO(ringbox): path lookups come with the filesystem; until then only
+// the memory devices have a path.
 func sysNewfstatat(t *Task, a *syscallArgs) (uint64, error) {
 	flags := a.int(3)
 	if flags&^(unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT) != 0 {
@@ -431,7 +466,31 @@ func sysNewfstatat(t *Task, a *syscallArgs) (uint64, error) {
 		}
 		return 0, statFD(t, a.int(0), a.u(2))
 	}
-	return 0, unix.ENOENT
+	return 0, statPath(t, a.int(0), path, a.u(2))
+}
+
+// sysStat implements stat(2) and lstat(2) (the same while there are no
+// symbolic links).
+func sysStat(t *Task, a *syscallArgs) (uint64, error) {
+	path, err := t.CopyInString(a.u(0), unix.PathMax-1)
+	if err != nil {
+		return 0, err
+	}
+	return 0, statPath(t, unix.AT_FDCWD, path, a.u(1))
+}
+
+// statPath stats path through an O_PATH open of it.
+func statPath(t *Task, dirfd int, path string, addr uint64) error {
+	f, err := openFile(t, dirfd, path, unix.O_PATH)
+	if err != nil {
+		return err
+	}
+	defer f.DecRef()
+	st, err := f.Stat(t)
+	if err != nil {
+		return err
+	}
+	return t.CopyOut(addr, statBytes(&st))
 }
 
 func sysReadlink(t *Task, a *syscallArgs) (uint64, error) {
