@@ -122,6 +122,30 @@ int main(void)
 		ok(0, "the attached thread stops with SIGSTOP", "thread not found");
 		ok(0, "its leader is not traced: ESRCH", "thread not found");
 	}
+	// A task stopped under another tracer is not ours: ESRCH, and it
+	// cannot be attached twice: EPERM.
+	pid_t s = spawn_sleeper();
+	int p[2];
+	char ch = 0;
+	if (pipe(p) != 0)
+		return 3;
+	pid_t tr = xfork();
+	if (tr == 0) {
+		char r = attach_stopped(s) == 0 ? 'a' : 'A';
+		if (write(p[1], &r, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	if (read(p[0], &ch, 1) != 1)
+		ch = '?';
+	ok(ch == 'a', "another process attaches a sibling", "got %c", ch);
+	check_err(pt(PTRACE_GETREGS, s, 0, (unsigned long)&regs), ESRCH,
+		  "GETREGS of another tracer's stopped tracee is ESRCH");
+	check_err(pt(PTRACE_ATTACH, s, 0, 0), EPERM, "attaching another tracer's tracee is EPERM");
+	kill_reap(tr);
+	kill_reap(s);
+
 	// The traced thread's exit is reported to us and must be reaped before
 	// the group's exit can be.
 	kill(c, SIGKILL);
