@@ -395,11 +395,7 @@ func (f *FDTable) remove(fd int) error {
 func (f *FDTable) removeRange(first, last uint, cloexecOnly bool) {
 	var closing []File
 	f.mu.Lock()
-	end := min(last, uint(len(f.fds))-1)
-	if len(f.fds) == 0 {
-		first, end = 1, 0
-	}
-	for fd := first; fd <= end && fd >= first; fd++ {
+	for fd := first; fd < uint(len(f.fds)) && fd <= last; fd++ {
 		e := &f.fds[fd]
 		if e.file == nil {
 			continue

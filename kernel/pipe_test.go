@@ -23,11 +23,6 @@ func newIdleTask(t *testing.T) *Task {
 	return task
 }
 
-// newPipeForTest returns both ends of a pipe created with flags.
-func newPipeForTest(task *Task, flags int) (r, w *pipeFile) {
-	return newPipeFiles(task, flags)
-}
-
 // waitQueued spins until q has a waiter: the other goroutine is about to
 // block (or blocked), so a wake-up now tests the wake path.
 func waitQueued(q *WaitQueue) {
@@ -38,7 +33,7 @@ func waitQueued(q *WaitQueue) {
 
 func TestPipeEOFAndEPIPE(t *testing.T) {
 	task := newIdleTask(t)
-	r, w := newPipeForTest(task, 0)
+	r, w := newPipeFiles(task, 0)
 	if n, err := w.Write(task, []byte("abc")); n != 3 || err != nil {
 		t.Fatalf("write = %d, %v; want 3, nil", n, err)
 	}
@@ -55,7 +50,7 @@ func TestPipeEOFAndEPIPE(t *testing.T) {
 	}
 	r.DecRef()
 
-	r, w = newPipeForTest(task, 0)
+	r, w = newPipeFiles(task, 0)
 	r.DecRef()
 	if n, err := w.Write(task, []byte("x")); n != 0 || err != unix.EPIPE {
 		t.Errorf("write without readers = %d, %v; want 0, EPIPE", n, err)
@@ -110,7 +105,7 @@ func TestPipeNonblockingCapacity(t *testing.T) {
 		}, 65536},
 	}
 	for _, tc := range tests {
-		r, w := newPipeForTest(task, unix.O_NONBLOCK)
+		r, w := newPipeFiles(task, unix.O_NONBLOCK)
 		if n, err := r.Read(task, make([]byte, 1)); n != 0 || err != unix.EAGAIN {
 			t.Errorf("%s: read of an empty pipe = %d, %v; want EAGAIN", tc.name, n, err)
 		}
@@ -137,7 +132,7 @@ func TestPipeNonblockingCapacity(t *testing.T) {
 
 func TestPipePacketMode(t *testing.T) {
 	task := newIdleTask(t)
-	r, w := newPipeForTest(task, unix.O_DIRECT|unix.O_NONBLOCK)
+	r, w := newPipeFiles(task, unix.O_DIRECT|unix.O_NONBLOCK)
 	for _, s := range []string{"abc", "defg", "h"} {
 		if n, err := w.Write(task, []byte(s)); n != len(s) || err != nil {
 			t.Fatalf("write %q = %d, %v", s, n, err)
@@ -162,7 +157,7 @@ func TestPipePacketMode(t *testing.T) {
 
 func TestPipeSetSize(t *testing.T) {
 	task := newIdleTask(t)
-	r, w := newPipeForTest(task, 0)
+	r, w := newPipeFiles(task, 0)
 	defer r.DecRef()
 	defer w.DecRef()
 	for _, tc := range []struct {
@@ -211,7 +206,7 @@ func TestPipeBlockedReaderAndWriterWoken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, w := newPipeForTest(task, 0)
+	r, w := newPipeFiles(task, 0)
 	defer r.DecRef()
 	defer w.DecRef()
 
@@ -256,7 +251,7 @@ func TestPipeReadInterrupted(t *testing.T) {
 	h.mu.Lock()
 	h.actions[unix.SIGUSR1-1].Handler = 0x1000
 	h.mu.Unlock()
-	r, w := newPipeForTest(task, 0)
+	r, w := newPipeFiles(task, 0)
 	defer r.DecRef()
 	defer w.DecRef()
 	done := make(chan error)
@@ -275,7 +270,7 @@ func TestPipeReadInterrupted(t *testing.T) {
 // records concurrently with a reader: no record may be torn.
 func TestPipeAtomicWrites(t *testing.T) {
 	task := newIdleTask(t)
-	r, w := newPipeForTest(task, 0)
+	r, w := newPipeFiles(task, 0)
 	const writers, records = 4, 64
 	var wg sync.WaitGroup
 	for i := 0; i < writers; i++ {
@@ -340,7 +335,7 @@ func readFull(task *Task, f File, buf []byte) (int, error) {
 
 func TestPipeStatAndFlags(t *testing.T) {
 	task := newIdleTask(t)
-	r, w := newPipeForTest(task, unix.O_NONBLOCK|unix.O_DIRECT)
+	r, w := newPipeFiles(task, unix.O_NONBLOCK|unix.O_DIRECT)
 	defer r.DecRef()
 	defer w.DecRef()
 	st, err := r.Stat(task)
