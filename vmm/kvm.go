@@ -164,6 +164,8 @@ const (
 	cr4OSFXSR     = 1 << 9
 	cr4OSXMMEXCPT = 1 << 10
 	cr4OSXSAVE    = 1 << 18
+	cr4SMEP       = 1 << 20
+	cr4SMAP       = 1 << 21
 
 	eferSCE = 1 << 0
 	eferLME = 1 << 8
@@ -172,17 +174,41 @@ const (
 )
 
 // The guest's control registers: long mode with paging, write protection
-// honoured in ring 0, SSE enabled for user code (and XSAVE when the guest
-// CPUID has it, see guestXCR0).
+// honoured in ring 0, SSE enabled for user code; guestCR4 adds what the
+// guest CPUID offers.
 //
 // TODO: Linux also sets CR0.AM (alignment checks when user code sets
-// EFLAGS.AC), CR4.UMIP, SMEP and SMAP where the CPU has them; ringbox's
-// guest leaves them off, so a program that relies on #AC sees none.
+// EFLAGS.AC) and CR4.UMIP (then emulates SGDT, SIDT and SMSW for user
+// space, arch/x86/kernel/umip.c); ringbox's guest leaves both off, so a
+// program that relies on #AC sees none and SGDT shows the real GDT base.
 const (
-	guestCR0  = cr0PE | cr0MP | cr0ET | cr0NE | cr0WP | cr0PG
-	guestCR4  = cr4PAE | cr4OSFXSR | cr4OSXMMEXCPT // | cr4OSXSAVE when CPUID has XSAVE
-	guestEFER = eferSCE | eferLME | eferLMA | eferNXE
+	guestCR0      = cr0PE | cr0MP | cr0ET | cr0NE | cr0WP | cr0PG
+	guestCR4Fixed = cr4PAE | cr4OSFXSR | cr4OSXMMEXCPT
+	guestEFER     = eferSCE | eferLME | eferLMA | eferNXE
 )
+
+// guestCR4 returns CR4 for a guest with the given CPUID: OSXSAVE when XCR0
+// is set up (xcr0 != 0), and SMEP and SMAP when available, so that ring 0
+// can neither execute nor touch user pages (the trap code never needs to;
+// a bug that tries faults instead of running program-controlled code or
+// data). KVM refuses CR4 bits the guest CPUID lacks.
+func guestCR4(cpuid []kvm.CPUIDEntry2, xcr0 uint64) uint64 {
+	cr4 := uint64(guestCR4Fixed)
+	if xcr0 != 0 {
+		cr4 |= cr4OSXSAVE
+	}
+	for _, e := range cpuid {
+		if e.Function == 7 && e.Index == 0 {
+			if e.Ebx&(1<<7) != 0 {
+				cr4 |= cr4SMEP
+			}
+			if e.Ebx&(1<<20) != 0 {
+				cr4 |= cr4SMAP
+			}
+		}
+	}
+	return cr4
+}
 
 // syscallMask is MSR_SYSCALL_MASK: the RFLAGS bits syscall clears on entry,
 // as Linux sets them (arch/x86/kernel/cpu/common.c:idt_syscall_init()):

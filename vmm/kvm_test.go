@@ -153,3 +153,22 @@ func TestCPUIDForVCPU(t *testing.T) {
 		t.Errorf("input table modified")
 	}
 }
+
+func TestGuestCR4(t *testing.T) {
+	leaf7 := func(ebx uint32) []kvm.CPUIDEntry2 { return []kvm.CPUIDEntry2{{Function: 7, Ebx: ebx}} }
+	for _, c := range []struct {
+		name  string
+		cpuid []kvm.CPUIDEntry2
+		xcr0  uint64
+		want  uint64
+	}{
+		{"bare", nil, 0, guestCR4Fixed},
+		{"xsave", nil, 0x7, guestCR4Fixed | cr4OSXSAVE},
+		{"smep smap", leaf7(1<<7 | 1<<20), 0, guestCR4Fixed | cr4SMEP | cr4SMAP},
+		{"smep only", leaf7(1 << 7), 0x3, guestCR4Fixed | cr4SMEP | cr4OSXSAVE},
+	} {
+		if got := guestCR4(c.cpuid, c.xcr0); got != c.want {
+			t.Errorf("%s: guestCR4 = %#x, want %#x", c.name, got, c.want)
+		}
+	}
+}

@@ -120,7 +120,7 @@ func newVCPU(p *Platform, id int, cpuid []kvm.CPUIDEntry2, runSize int) (_ *vcpu
 	if err := v.h.getSregs(&s); err != nil {
 		return nil, err
 	}
-	v.initialSregs(&s)
+	v.initialSregs(&s, guestCR4(cpuid, p.xcr0))
 	if err := v.h.setSregs(&s); err != nil {
 		return nil, err
 	}
@@ -155,13 +155,10 @@ func newVCPU(p *Platform, id int, cpuid []kvm.CPUIDEntry2, runSize int) (_ *vcpu
 
 // initialSregs sets the control registers, descriptor tables and segments
 // of the initial ring-0 state.
-func (v *vcpu) initialSregs(s *kvm.Sregs) {
+func (v *vcpu) initialSregs(s *kvm.Sregs, cr4 uint64) {
 	s.CR0 = guestCR0
 	s.CR3 = v.p.kernelPT.root
-	s.CR4 = guestCR4
-	if v.p.xcr0 != 0 {
-		s.CR4 |= cr4OSXSAVE
-	}
+	s.CR4 = cr4
 	s.EFER = guestEFER
 	s.CS = kernelCSSeg
 	s.SS = kernelSSSeg
