@@ -31,6 +31,10 @@ func sysClockGettime(t *Task, a *syscallArgs) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if c.alarm {
+		// Linux: alarm_clock_get_timespec() without an RTC.
+		return 0, unix.EINVAL
+	}
 	var ns int64
 	if c.cpu {
 		ns = c.cpuNow(t)
@@ -46,6 +50,9 @@ func sysClockGetres(t *Task, a *syscallArgs) (uint64, error) {
 	c, err := t.resolveClock(int32(a.int(0)), true)
 	if err != nil {
 		return 0, err
+	}
+	if c.alarm {
+		return 0, unix.EINVAL
 	}
 	if a.u(1) == 0 {
 		return 0, nil
@@ -121,7 +128,7 @@ func sysNanosleep(t *Task, a *syscallArgs) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return t.sleepRelative(unix.CLOCK_MONOTONIC, addSafe(monotonicNow(), ns), a.u(1))
+	return t.sleepRelative(kclock{id: unix.CLOCK_MONOTONIC}, addSafe(monotonicNow(), ns), a.u(1))
 }
 
 // sysClockNanosleep implements clock_nanosleep(2). Like the system call
@@ -141,11 +148,7 @@ func sysClockNanosleep(t *Task, a *syscallArgs) (uint64, error) {
 		if c.task == t {
 			return 0, unix.EINVAL
 		}
-		// TODO(ringbox): sleeping on another process's or thread's CPU
-		// clock (posix_cpu_nsleep()) is not implemented.
-		return 0, unix.EOPNOTSUPP
-	}
-	if !c.canSleep() {
+	} else if !c.canSleep() {
 		return 0, unix.EOPNOTSUPP
 	}
 	ns, err := t.readTimespec(a.u(2))
@@ -153,27 +156,27 @@ func sysClockNanosleep(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, err
 	}
 	if a.int(1)&unix.TIMER_ABSTIME != 0 {
-		if err := t.sleepUntil(c.id, ns); err != nil {
+		if err := t.sleepUntil(c, ns); err != nil {
 			// An absolute sleep needs no restart block: restarting
 			// the call itself sleeps to the same time.
 			return 0, ERESTARTNOHAND
 		}
 		return 0, nil
 	}
-	return t.sleepRelative(c.id, addSafe(wallClockNow(c.id), ns), a.u(3))
+	return t.sleepRelative(c, addSafe(c.now(), ns), a.u(3))
 }
 
-// sleepRelative sleeps until clock id reaches at for a relative sleep of
+// sleepRelative sleeps until clock c reaches at for a relative sleep of
 // nanosleep or clock_nanosleep. Interrupted, it stores the time left at
 // rmtp (if not 0) and restarts through restart_syscall(2) towards the
 // same deadline, unless a handler runs: then the call fails with EINTR
 // (Linux: kernel/time/hrtimer.c:do_nanosleep() and
-// hrtimer_nanosleep_restart()).
-func (t *Task) sleepRelative(id int32, at int64, rmtp uint64) (uint64, error) {
-	if err := t.sleepUntil(id, at); err == nil {
+// hrtimer_nanosleep_restart(); posix-cpu-timers.c:do_cpu_nanosleep()).
+func (t *Task) sleepRelative(c kclock, at int64, rmtp uint64) (uint64, error) {
+	if err := t.sleepUntil(c, at); err == nil {
 		return 0, nil
 	}
-	left := at - wallClockNow(id)
+	left := at - c.now()
 	if left <= 0 {
 		return 0, nil
 	}
@@ -182,16 +185,19 @@ func (t *Task) sleepRelative(id int32, at int64, rmtp uint64) (uint64, error) {
 			return 0, unix.EFAULT
 		}
 	}
-	t.restart = func(t *Task) (uint64, error) { return t.sleepRelative(id, at, rmtp) }
+	t.restart = func(t *Task) (uint64, error) { return t.sleepRelative(c, at, rmtp) }
 	return 0, ERESTART_RESTARTBLOCK
 }
 
-// sleepUntil blocks until wall clock id reaches at. It returns
-// ErrInterrupted when a signal must be handled; a wake-up with nothing to
-// handle goes back to sleep.
-func (t *Task) sleepUntil(id int32, at int64) error {
+// sleepUntil blocks until clock c reaches at. It returns ErrInterrupted
+// when a signal must be handled; a wake-up with nothing to handle goes
+// back to sleep.
+func (t *Task) sleepUntil(c kclock, at int64) error {
+	if c.cpu {
+		return t.sleepUntilCPU(c, at)
+	}
 	for {
-		d := untilWall(id, at)
+		d := untilWall(c.id, at)
 		if d <= 0 {
 			return nil
 		}
@@ -203,6 +209,31 @@ func (t *Task) sleepUntil(id int32, at int64) error {
 		}
 		// Timed out (Go's timers run on the monotonic clock, so a
 		// CLOCK_REALTIME deadline is checked again) or a stale wake-up.
+	}
+}
+
+// sleepUntilCPU is sleepUntil on a CPU-time clock of another thread or a
+// process, which a kernel timer watches (see timers.go).
+func (t *Task) sleepUntilCPU(c kclock, at int64) error {
+	done := make(chan struct{})
+	kt := &ktimer{clock: c}
+	kt.fire = func(int64) { close(done) }
+	kt.mu.Lock()
+	kt.setLocked(at, 0)
+	kt.mu.Unlock()
+	defer func() {
+		kt.mu.Lock()
+		kt.setLocked(0, 0)
+		kt.mu.Unlock()
+	}()
+	for {
+		err := t.Block(done)
+		if err == nil {
+			return nil
+		}
+		if t.interrupted() {
+			return ErrInterrupted
+		}
 	}
 }
 

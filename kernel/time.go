@@ -99,6 +99,10 @@ func realtimeNow() int64 { return time.Now().UnixNano() }
 type kclock struct {
 	// id is the wall clock's ID (unused for CPU clocks).
 	id int32
+	// alarm: CLOCK_REALTIME_ALARM or CLOCK_BOOTTIME_ALARM. They need an
+	// RTC device to wake a suspended system, which the sandbox lacks:
+	// like Linux without one, they can be named but not used.
+	alarm bool
 	// cpu: a CPU-time clock of tg (process) or task (thread).
 	cpu   bool
 	which int32
@@ -111,7 +115,7 @@ func isWallClock(id int32) bool {
 	switch id {
 	case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_RAW,
 		unix.CLOCK_REALTIME_COARSE, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_BOOTTIME,
-		unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM, unix.CLOCK_TAI:
+		unix.CLOCK_TAI:
 		return true
 	}
 	return false
@@ -126,6 +130,8 @@ func (t *Task) resolveClock(id int32, gettime bool) (kclock, error) {
 	switch {
 	case isWallClock(id):
 		return kclock{id: id}, nil
+	case id == unix.CLOCK_REALTIME_ALARM || id == unix.CLOCK_BOOTTIME_ALARM:
+		return kclock{id: id, alarm: true}, nil
 	case id == unix.CLOCK_PROCESS_CPUTIME_ID:
 		return kclock{cpu: true, which: cpuClockSched, tg: t.tg}, nil
 	case id == unix.CLOCK_THREAD_CPUTIME_ID:
@@ -215,10 +221,14 @@ func (c kclock) res() int64 {
 
 // canSleep reports whether clock_nanosleep and timer_create accept the
 // clock: Linux's k_clocks for MONOTONIC_RAW and the coarse clocks have
-// neither nsleep nor timer_create (EOPNOTSUPP).
+// neither nsleep nor timer_create, and the alarm clocks refuse both
+// without an RTC (EOPNOTSUPP).
 func (c kclock) canSleep() bool {
 	if c.cpu {
 		return true
+	}
+	if c.alarm {
+		return false
 	}
 	switch c.id {
 	case unix.CLOCK_MONOTONIC_RAW, unix.CLOCK_REALTIME_COARSE, unix.CLOCK_MONOTONIC_COARSE:
@@ -228,16 +238,13 @@ func (c kclock) canSleep() bool {
 }
 
 // wallClockNow reads a wall clock in nanoseconds.
-//
-// TODO(ringbox): the *_ALARM clocks are the plain ones here: the sandbox
-// has no RTC to wake a suspended host, so they never differ.
 func wallClockNow(id int32) int64 {
 	switch id {
-	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE, unix.CLOCK_REALTIME_ALARM:
+	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE:
 		return realtimeNow()
 	case unix.CLOCK_TAI:
 		return realtimeNow() + taiOffset
-	case unix.CLOCK_BOOTTIME, unix.CLOCK_BOOTTIME_ALARM:
+	case unix.CLOCK_BOOTTIME:
 		return monotonicNow() + bootOffset
 	case unix.CLOCK_MONOTONIC_RAW:
 		// Rarely used, and only the host knows its NTP-free rate.

@@ -155,6 +155,11 @@ func TestTimeSyscallErrnos(t *testing.T) {
 		{"clock_nanosleep MONOTONIC_RAW", []uint64{unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC_RAW, 0, zero, 0}, errno(unix.EOPNOTSUPP)},
 		{"clock_nanosleep THREAD_CPUTIME_ID", []uint64{unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_THREAD_CPUTIME_ID, 0, zero, 0}, errno(unix.EOPNOTSUPP)},
 		{"clock_nanosleep own thread clock", []uint64{unix.SYS_CLOCK_NANOSLEEP, self, 0, zero, 0}, errno(unix.EINVAL)},
+		{"clock_nanosleep process CPU clock", []uint64{unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_PROCESS_CPUTIME_ID, 0, zero, 0}, 0},
+		{"clock_nanosleep BOOTTIME_ALARM", []uint64{unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_BOOTTIME_ALARM, 0, zero, 0}, errno(unix.EOPNOTSUPP)},
+		{"clock_gettime REALTIME_ALARM", []uint64{unix.SYS_CLOCK_GETTIME, unix.CLOCK_REALTIME_ALARM, dataAddr}, errno(unix.EINVAL)},
+		{"clock_getres BOOTTIME_ALARM", []uint64{unix.SYS_CLOCK_GETRES, unix.CLOCK_BOOTTIME_ALARM, dataAddr}, errno(unix.EINVAL)},
+		{"timer_create REALTIME_ALARM", []uint64{unix.SYS_TIMER_CREATE, unix.CLOCK_REALTIME_ALARM, 0, dataAddr}, errno(unix.EOPNOTSUPP)},
 		{"clock_nanosleep abs past", []uint64{unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_REALTIME, unix.TIMER_ABSTIME, zero, 0}, 0},
 		{"clock_nanosleep invalid", []uint64{unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, 0, bad, 0}, errno(unix.EINVAL)},
 		{"times NULL", []uint64{unix.SYS_TIMES, 0}, anyTicks},
@@ -213,7 +218,7 @@ func TestNanosleepRestart(t *testing.T) {
 	const req = 10 * time.Second
 	start := monotonicNow()
 	interruptSoon(t1)
-	_, err := t1.sleepRelative(unix.CLOCK_MONOTONIC, start+int64(req), dataAddr)
+	_, err := t1.sleepRelative(kclock{id: unix.CLOCK_MONOTONIC}, start+int64(req), dataAddr)
 	if err != ERESTART_RESTARTBLOCK {
 		t.Fatalf("interrupted nanosleep: %v, want ERESTART_RESTARTBLOCK", err)
 	}
@@ -288,5 +293,23 @@ func TestTimesAndGetrusageEncoding(t *testing.T) {
 				t.Errorf("RUSAGE_CHILDREN: utime %d s %d us, want 0 s 300000 us", sec, usec)
 			}
 		}
+	}
+}
+
+// TestSleepOnProcessCPUClock sleeps on the process's CPU clock while
+// another party charges CPU time to it.
+func TestSleepOnProcessCPUClock(t *testing.T) {
+	t1, _ := newThreadPair(t)
+	c := kclock{cpu: true, which: cpuClockSched, tg: t1.tg}
+	at := c.now() + int64(5*time.Millisecond)
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		t1.tg.utime.Add(int64(6 * time.Millisecond))
+	}()
+	if err := t1.sleepUntil(c, at); err != nil {
+		t.Fatalf("sleep on the process CPU clock: %v", err)
+	}
+	if now := c.now(); now < at {
+		t.Errorf("woke at CPU time %d, before the deadline %d", now, at)
 	}
 }
