@@ -82,6 +82,7 @@ int main(void)
 	if (mid == 0) {
 		pid_t g = fork();
 		if (g == 0) {
+			tap_detach_stdio(); /* an orphan that may outlive us */
 			alarm(10);
 			struct sigaction sa = { 0 };
 			sa.sa_sigaction = on_usr1;

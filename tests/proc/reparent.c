@@ -43,6 +43,7 @@ static void scenario(pid_t want_reaper, const char *what)
 		pid_t g = fork();
 		if (g == 0) {
 			close(die[1]);
+			tap_detach_stdio(); /* may outlive us, adopted by init */
 			alarm(10);
 			grandchild(die[0], out[1], me, want_reaper);
 		}
