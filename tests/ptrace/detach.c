@@ -19,7 +19,7 @@ static int t_handler(void *arg)
 	(void)arg;
 	signal(SIGUSR1, on_usr1);
 	kill(getpid(), SIGSTOP);
-	for (int i = 0; i < 200 && !got; i++)
+	for (int i = 0; i < 50 && !got; i++)
 		usleep(1000);
 	char c = got ? 'y' : 'n';
 	return write(pfd[1], &c, 1) == 1 ? 0 : 1;

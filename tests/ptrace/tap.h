@@ -121,7 +121,7 @@ static int tap_n, tap_failed, tap_passed;
 static pid_t tap_kids[256];
 static int tap_nkids;
 
-/* tap_track remembers a child so that the watchdog and tap_reap kill it. */
+/* tap_track remembers a child so that the watchdog and tap_done kill it. */
 static inline void tap_track(pid_t pid)
 {
 	if (pid > 0 && tap_nkids < (int)(sizeof tap_kids / sizeof tap_kids[0]))
