@@ -14,9 +14,12 @@ type State struct {
 	FPValid bool
 	FPDirty bool
 
-	// DebugRegs are DR0-DR3, DR6 and DR7 as ptrace's u_debugreg shows them
-	// (indices 4 and 5 are unused aliases). DebugDirty asks the platform to
-	// load them on the next Switch.
+	// DebugRegs are DR0-DR3, DR6 and DR7 as ptrace's u_debugreg holds them
+	// (indices 4 and 5 are unused aliases), except DR6, which is kept
+	// XOR DR6Reserved like Linux's virtual DR6 so that the zero value
+	// reads as a fresh thread's (see ptrace_debugreg.go). Platforms load
+	// DR0-DR3 and ActiveDR7(DR7). DebugDirty asks the platform to load
+	// them on the next Switch.
 	DebugRegs  [8]uint64
 	DebugDirty bool
 }
