@@ -72,6 +72,9 @@ func (f *memDevFile) Write(t *Task, src []byte) (int, error) {
 	return len(src), nil
 }
 
+// fillsReads tells read(2) that a large read fills its whole buffer.
+func (f *memDevFile) fillsReads() bool { return true }
+
 // PRead implements File.PRead; the offset makes no difference.
 func (f *memDevFile) PRead(t *Task, dst []byte, off int64) (int, error) { return f.Read(t, dst) }
 

@@ -213,6 +213,8 @@ func TestFileSyscallErrnos(t *testing.T) {
 		{"openat absolute ignores dirfd", []uint64{unix.SYS_OPENAT, 99, pathAddr(0), 0}, 7},
 		{"open /dev/./zero", []uint64{unix.SYS_OPEN, pathAddr(5), 0}, 8},
 		{"read /dev/zero", []uint64{unix.SYS_READ, 8, bufAddr, 10}, 10},
+		{"mmap 1 MiB", []uint64{unix.SYS_MMAP, 0, 1 << 20, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS, minus1, 0}, 0x7f0000000000 - 1<<20},
+		{"read of 1 MiB of /dev/zero fills it", []uint64{unix.SYS_READ, 8, 0x7f0000000000 - 1<<20, 1 << 20}, 1 << 20},
 		{"open /dev/full", []uint64{unix.SYS_OPEN, pathAddr(6), unix.O_RDWR}, 9},
 		{"write /dev/full", []uint64{unix.SYS_WRITE, 9, bufAddr, 1}, errno(unix.ENOSPC)},
 		{"empty write /dev/full", []uint64{unix.SYS_WRITE, 9, bufAddr, 0}, errno(unix.ENOSPC)},

@@ -74,41 +74,61 @@ func sysRead(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	return readInto(t, func(b []byte) (int, error) { return f.Read(t, b) }, a.u(1), a.u(2))
+	return readInto(t, f, func(b []byte) (int, error) { return f.Read(t, b) }, a.u(1), a.u(2))
 }
 
 // readInto reads up to n bytes with rd into user memory at addr: EFAULT
 // when the range is not in the user half, whatever n (Linux checks
-// access_ok() before clamping n to MAX_RW_COUNT). It returns after the
-// first short read, as read(2) may.
+// access_ok() before clamping n to MAX_RW_COUNT). One read of rd takes
+// at most ioChunk bytes; a file whose reads come back short only at its
+// end (fillsReads) is read again until n bytes, else the call returns
+// after that one read, as read(2) may.
 //
 // The read is limited to the part of the buffer that is mapped writable,
 // so that data is not consumed (from a pipe, say) and then lost to a
 // fault: Linux copies to user memory as it goes and stops at the first
 // fault, leaving the rest where it was.
-//
-// TODO(ringbox): one call reads at most ioChunk bytes, so a large read of
-// /dev/zero returns short; Linux fills the whole buffer.
-func readInto(t *Task, rd rwReader, addr, n uint64) (uint64, error) {
+func readInto(t *Task, f File, rd rwReader, addr, n uint64) (uint64, error) {
 	if !userRangeOK(addr, n) {
 		return 0, unix.EFAULT
 	}
-	n = min(n, maxRW, ioChunk)
+	n = min(n, maxRW)
 	if n > 0 {
 		n = t.writablePrefix(addr, n)
 		if n == 0 {
 			return 0, unix.EFAULT
 		}
 	}
-	buf := make([]byte, n)
-	got, err := rd(buf)
-	if got > 0 {
-		if cerr := t.CopyOut(addr, buf[:got]); cerr != nil {
-			return 0, cerr
+	fills := fillsReads(f)
+	buf := make([]byte, min(n, ioChunk))
+	var done uint64
+	for {
+		c := min(n-done, uint64(len(buf)))
+		got, err := rd(buf[:c])
+		if got > 0 {
+			if cerr := t.CopyOut(addr+done, buf[:got]); cerr != nil {
+				if done > 0 {
+					return done, nil
+				}
+				return 0, cerr
+			}
+			done += uint64(got)
 		}
-		return uint64(got), nil
+		if err != nil && done == 0 {
+			return 0, err
+		}
+		if err != nil || !fills || uint64(got) < c || done == n {
+			return done, nil
+		}
 	}
-	return 0, err
+}
+
+// fillsReads reports whether f's reads return short only at the end of
+// the data (Linux: /dev/zero, regular files), so that a large read can be
+// served in several chunks without blocking.
+func fillsReads(f File) bool {
+	r, ok := f.(interface{ fillsReads() bool })
+	return ok && r.fillsReads()
 }
 
 func sysWrite(t *Task, a *syscallArgs) (uint64, error) {
@@ -174,7 +194,12 @@ func sysPread64(t *Task, a *syscallArgs) (uint64, error) {
 	if !readable(f) {
 		return 0, unix.EBADF
 	}
-	return readInto(t, func(b []byte) (int, error) { return f.PRead(t, b, off) }, a.u(1), a.u(2))
+	pos := off
+	return readInto(t, f, func(b []byte) (int, error) {
+		n, err := f.PRead(t, b, pos)
+		pos += int64(n)
+		return n, err
+	}, a.u(1), a.u(2))
 }
 
 // sysPwrite64 implements pwrite64(2).
