@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -223,29 +224,34 @@ func ticker(t *tap) {
 	case <-time.After(5 * time.Second):
 		t.ok(false, "time.After fires")
 	}
-	// A CPU-bound goroutine must not starve others (async preemption
-	// through signals since Go 1.14).
-	stop := make(chan struct{})
-	go func() {
-		x := 0
-		for {
-			select {
-			case <-stop:
-				return
-			default:
+	preemption(t)
+}
+
+// preemption occupies both Ps with loops that have no preemption points,
+// so the sleeping main goroutine only runs again if the runtime preempts a
+// spinner asynchronously: sysmon sends the spinning thread a signal
+// (SIGURG since Go 1.14) that must interrupt user-mode code. The spinners
+// stop at a flag set by main or at an iteration cap; stopping at the flag
+// proves main ran while both spun.
+func preemption(t *tap) {
+	var stop atomic.Int32
+	var byFlag [2]bool
+	var wg sync.WaitGroup
+	for i := range byFlag {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 0
+			for stop.Load() == 0 && n < 3_000_000_000 {
+				n++
 			}
-			for i := 0; i < 1e6; i++ {
-				x += i
-			}
-		}
-	}()
-	done := make(chan bool)
-	go func() {
-		time.Sleep(10 * time.Millisecond)
-		done <- true
-	}()
-	t.ok(<-done, "a sleeping goroutine wakes while another spins")
-	close(stop)
+			byFlag[i] = stop.Load() != 0
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	stop.Store(1)
+	wg.Wait()
+	t.ok(byFlag[0] && byFlag[1], "async preemption: main runs while two goroutines spin on both Ps")
 }
 
 func pipes(t *tap) {
