@@ -254,6 +254,92 @@ func preemption(t *tap) {
 	t.ok(byFlag[0] && byFlag[1], "async preemption: main runs while two goroutines spin on both Ps")
 }
 
+// threads checks that goroutines blocked in system calls get OS threads of
+// their own (the runtime hands their P off), and that LockOSThread gives
+// each locked goroutine a distinct kernel thread.
+func threads(t *tap) {
+	const n = 50
+	var fds [n][2]int
+	for i := range fds {
+		if err := syscall.Pipe(fds[i][:]); err != nil {
+			t.ok(false, "pipe: %v", err)
+			return
+		}
+	}
+	got := make(chan byte, n)
+	for i := range fds {
+		go func() {
+			b := make([]byte, 1)
+			// A raw read blocks this goroutine's thread in the kernel.
+			syscall.Read(fds[i][0], b)
+			got <- b[0]
+		}()
+	}
+	time.Sleep(10 * time.Millisecond)
+	for i := range fds {
+		syscall.Write(fds[i][1], []byte{byte(i)})
+	}
+	sum := 0
+	for range n {
+		sum += int(<-got)
+	}
+	for i := range fds {
+		syscall.Close(fds[i][0])
+		syscall.Close(fds[i][1])
+	}
+	t.eq(sum, n*(n-1)/2, "50 goroutines blocked in read(2) all complete")
+
+	tids := make(chan int, 4)
+	release := make(chan struct{})
+	for range 4 {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tids <- syscall.Gettid()
+			<-release
+		}()
+	}
+	seen := map[int]bool{}
+	for range 4 {
+		seen[<-tids] = true
+	}
+	close(release)
+	t.eq(len(seen), 4, "4 goroutines locked to OS threads see 4 distinct tids")
+}
+
+// gc runs collections while goroutines allocate, exercising the runtime's
+// stop-the-world preemption, madvise and page faults.
+func gc(t *tap) {
+	var wg sync.WaitGroup
+	sums := make([]int, 4)
+	for g := range sums {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; round < 50; round++ {
+				m := make(map[int][]byte, 64)
+				for k := 0; k < 64; k++ {
+					m[k] = make([]byte, 1024+k)
+				}
+				for k, v := range m {
+					sums[g] += k + len(v)
+				}
+			}
+		}()
+	}
+	for range 5 {
+		runtime.GC()
+	}
+	wg.Wait()
+	good := true
+	for _, s := range sums {
+		if s != 50*(64*63/2+64*1024+64*63/2) {
+			good = false
+		}
+	}
+	t.ok(good, "allocating goroutines survive concurrent garbage collections")
+}
+
 func pipes(t *tap) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -309,6 +395,8 @@ func main() {
 	channels(t)
 	mutex(t)
 	ticker(t)
+	threads(t)
+	gc(t)
 	pipes(t)
 	execs(t)
 	fmt.Printf("# passed %d failed %d\n", t.passed, t.failed)
