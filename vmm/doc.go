@@ -36,6 +36,19 @@
 // kvm_run.immediate_exit and signal the vCPU's thread; KVM_RUN returning
 // EINTR is decoded like any exit, never blindly retried.
 //
+// # Testing
+//
+// Page tables, descriptor encoding, the trap code layout and exit decoding
+// (on a fake kvm_run) are unit tests that need no KVM. The KVM tests
+// (vmm_test.go: the platformtest conformance suite and the hot-path,
+// single-step, FP-switch and TLB-shootdown tests) skip without /dev/kvm;
+// on machines without it they run in the nested-KVM test VM:
+//
+//	go run ./scripts/testvm -gotest ./vmm -smp 2
+//
+// A /dev/kvm served by PVM (kvm_pvm) is refused by New with
+// ErrUnsupportedKVM and the KVM tests skip there.
+//
 // # Lock order
 //
 //	addressSpace.mu -> vcpu.kickMu
