@@ -28,6 +28,15 @@ var oracle struct {
 	skip string
 }
 
+// TestMain removes the oracle binary that the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if oracle.path != "" {
+		os.RemoveAll(filepath.Dir(oracle.path))
+	}
+	os.Exit(code)
+}
+
 // oracleBinary builds the oracle once per test binary, or skips the test
 // with the reason it cannot.
 func oracleBinary(t *testing.T) string {
@@ -367,6 +376,11 @@ func TestOracleXState(t *testing.T) {
 			put32(b[mxcsrOff:], 0x1f80|0x40)
 			put64(b[XSaveHeaderOff:], xfeatureFP)
 		}),
+		// Only AVX: MXCSR is AVX's too, but NT_PRFPREG does not show it.
+		with(func(b []byte) {
+			put32(b[mxcsrOff:], 0x1f80|0x6000)
+			put64(b[XSaveHeaderOff:], XFeatureMaskYMM)
+		}),
 		// Nothing in use: all initial.
 		with(func(b []byte) { put64(b[XSaveHeaderOff:], 0) }),
 		// Every feature in use, with patterns in every byte.
@@ -386,7 +400,10 @@ func TestOracleXState(t *testing.T) {
 		with(func(b []byte) { put32(b[mxcsrOff:], 1<<31); put64(b[XSaveHeaderOff:], xfeatureSSE) }),
 		// Accepted: reserved MXCSR bits with x87, SSE and AVX not in use
 		// are not looked at.
-		with(func(b []byte) { put32(b[mxcsrOff:], 1<<31); put64(b[XSaveHeaderOff:], xcr0&^(XFeatureMaskFPSSE|XFeatureMaskYMM)) }),
+		with(func(b []byte) {
+			put32(b[mxcsrOff:], 1<<31)
+			put64(b[XSaveHeaderOff:], xcr0&^(XFeatureMaskFPSSE|XFeatureMaskYMM))
+		}),
 	}
 	var full []string
 	for _, s := range script {
