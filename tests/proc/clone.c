@@ -266,6 +266,27 @@ int main(void)
 		check_eq(tap_wait(r), 12, "clone3: child exit status");
 		close(pidfd);
 	}
+	/* CLONE_CLEAR_SIGHAND: the child starts with default handlers, but
+	 * keeps ignored signals ignored. - clone(2) */
+	signal(SIGUSR1, h_usr2);
+	signal(SIGUSR2, SIG_IGN);
+	memset(&ca, 0, sizeof ca);
+	ca.flags = CLONE_CLEAR_SIGHAND;
+	ca.exit_signal = SIGCHLD;
+	fflush(stdout);
+	r = clone3_(&ca, 64);
+	if (r == 0) {
+		struct sigaction a1, a2;
+		sigaction(SIGUSR1, NULL, &a1);
+		sigaction(SIGUSR2, NULL, &a2);
+		_exit((a1.sa_handler == SIG_DFL ? 0 : 1) | (a2.sa_handler == SIG_IGN ? 0 : 2));
+	}
+	check_eq(tap_wait(r), 0, "clone3 CLONE_CLEAR_SIGHAND: handlers reset, ignored stays ignored");
+	signal(SIGUSR1, SIG_DFL);
+	signal(SIGUSR2, SIG_DFL);
+	ca.flags = CLONE_CLEAR_SIGHAND | CLONE_SIGHAND | CLONE_VM;
+	check_err(clone3_(&ca, 64), EINVAL, "clone3 CLONE_CLEAR_SIGHAND with CLONE_SIGHAND EINVAL");
+
 	memset(&ca, 0, sizeof ca);
 	ca.exit_signal = SIGCHLD;
 	check_err(clone3_(&ca, 32), EINVAL, "clone3 size below VER0 EINVAL");

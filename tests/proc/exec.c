@@ -107,6 +107,19 @@ int main(int argc, char **argv)
 		return role_thr(argv);
 	if (argc > 1 && strcmp(argv[1], "exit7") == 0)
 		return 7;
+	if (argc > 1 && strcmp(argv[1], "args") == 0) {
+		/* argv[2..1001] are "a0".."a999", then an empty string;
+		 * envp holds E1=x and an empty-valued E2=. */
+		int good = argc == 1003 && argv[argc] == NULL && argv[1002][0] == 0;
+		for (int i = 0; good && i < 1000; i++) {
+			char want[16];
+			snprintf(want, sizeof want, "a%d", i);
+			good = strcmp(argv[2 + i], want) == 0;
+		}
+		const char *e1 = getenv("E1"), *e2 = getenv("E2");
+		good = good && e1 && strcmp(e1, "x") == 0 && e2 && e2[0] == 0;
+		return good ? 0 : 1;
+	}
 
 	tap_init();
 	self = access("/proc/self/exe", X_OK) == 0 ? "/proc/self/exe" : argv[0];
@@ -214,6 +227,35 @@ int main(int argc, char **argv)
 	check_err(syscall(SYS_execveat, exec_fd, "", (char *[]){ NULL }, envp, 0), ENOENT, "execveat empty path without AT_EMPTY_PATH ENOENT");
 	check_err(syscall(SYS_execveat, exec_fd, "", (char *[]){ NULL }, envp, AT_EMPTY_PATH | 0x40000), EINVAL, "execveat unknown flag EINVAL");
 	close(exec_fd);
+
+	/* argv and envp arrive intact: 1000 arguments and an empty one. */
+	p = tap_fork();
+	if (p == 0) {
+		static char *av[1004];
+		static char store[1000][8];
+		av[0] = (char *)self;
+		av[1] = "args";
+		for (int i = 0; i < 1000; i++) {
+			snprintf(store[i], sizeof store[i], "a%d", i);
+			av[2 + i] = store[i];
+		}
+		av[1002] = "";
+		av[1003] = NULL;
+		char *ev[] = { "E1=x", "E2=", NULL };
+		execve(self, av, ev);
+		_exit(99);
+	}
+	check_eq(tap_wait(p), 0, "execve passes 1002 arguments (one empty) and the environment intact");
+	/* An argument longer than MAX_ARG_STRLEN (32 pages) is E2BIG. */
+	{
+		size_t n = 33 * 4096;
+		char *big = malloc(n + 1);
+		memset(big, 'x', n);
+		big[n] = 0;
+		char *av[] = { (char *)self, big, NULL };
+		check_err(execve(self, av, envp), E2BIG, "execve with a 132 KiB argument E2BIG");
+		free(big);
+	}
 
 	/* Errors leave the caller running. */
 	char *nav[] = { "x", NULL };
