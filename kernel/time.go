@@ -170,14 +170,6 @@ func (t *Task) resolveClock(id int32, gettime bool) (kclock, error) {
 	return kclock{cpu: true, which: which, tg: tg}, nil
 }
 
-// now returns the clock's current value in nanoseconds.
-func (c kclock) now() int64 {
-	if c.cpu {
-		return c.cpuNow(nil)
-	}
-	return wallClockNow(c.id)
-}
-
 // cpuNow returns a CPU clock's value. The accounting charges a task's
 // system time when it next enters user code; when caller (the task whose
 // goroutine runs this) is counted by the clock, its system time of the

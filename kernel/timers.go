@@ -14,21 +14,16 @@ import (
 // set for its next expiry, never a goroutine per tick.
 //
 // Timers on wall clocks fire from Go's timer. Timers on CPU-time clocks
-// cannot: a task's CPU time is charged only when it comes back from user
-// code (task_run.go), and a thread in a busy loop may not come back for a
-// long time. Such a timer first sleeps for the least wall time in which
-// the clock can reach its expiry (the CPU time left, divided among the
-// threads that may consume it), then, if the charged time is still short,
-// interrupts the threads so that their running time is charged, and looks
-// again shortly after. Linux instead checks CPU timers on every scheduler
+// sleep for the least wall time in which the clock can reach their expiry
+// (the CPU time left, divided among the threads that may consume it), then
+// read the clock, counting the current stint in user mode of each thread
+// (Task.userSince), and fire or sleep again. The kernel's preemption tick
+// (sched.go) bounds how long a thread stays in user mode, so no stint goes
+// uncounted for long. Linux instead checks CPU timers on every scheduler
 // tick of a running task.
 //
 // Lock order: ktimer.mu before the siglock and ThreadGroup.mu (a timer
 // sends its signal with its lock held).
-
-// cpuTimerGrace is how long a CPU-clock timer waits for the threads it
-// interrupted to have their time charged.
-const cpuTimerGrace = time.Millisecond
 
 // minTimerPeriod bounds how often one timer's Go timer fires: expiries of
 // a shorter interval are counted as overruns rather than run one by one,
@@ -66,7 +61,7 @@ func (kt *ktimer) setLocked(expiry, interval int64) {
 	kt.stopLocked()
 	kt.expiry, kt.interval = expiry, interval
 	if expiry != 0 && !kt.passive {
-		kt.startLocked(kt.delayLocked(kt.clock.now()), false)
+		kt.startLocked(kt.delayLocked(kt.clock.now()))
 	}
 }
 
@@ -84,10 +79,10 @@ func (kt *ktimer) stopLocked() {
 // startLocked sets the Go timer to look at the timer after d.
 //
 // Preconditions: kt.mu is held.
-func (kt *ktimer) startLocked(d time.Duration, kicked bool) {
+func (kt *ktimer) startLocked(d time.Duration) {
 	kt.gen++
 	gen := kt.gen
-	kt.gt = time.AfterFunc(d, func() { kt.expire(gen, kicked) })
+	kt.gt = time.AfterFunc(d, func() { kt.expire(gen) })
 }
 
 // delayLocked returns the wall time after which the clock may have
@@ -106,7 +101,7 @@ func (kt *ktimer) delayLocked(now int64) time.Duration {
 }
 
 // expire is the Go timer's callback.
-func (kt *ktimer) expire(gen uint64, kicked bool) {
+func (kt *ktimer) expire(gen uint64) {
 	kt.mu.Lock()
 	defer kt.mu.Unlock()
 	if gen != kt.gen || kt.expiry == 0 {
@@ -115,19 +110,14 @@ func (kt *ktimer) expire(gen uint64, kicked bool) {
 	kt.gt = nil
 	now := kt.clock.now()
 	if now < kt.expiry {
-		if kt.clock.cpu && !kicked {
-			kt.clock.kick()
-			kt.startLocked(cpuTimerGrace, true)
-			return
-		}
 		// A CPU clock still short, or CLOCK_REALTIME behind Go's
 		// monotonic timer: look again when it may be due.
-		kt.startLocked(kt.delayLocked(now), false)
+		kt.startLocked(kt.delayLocked(now))
 		return
 	}
 	overrun := kt.forwardLocked(now)
 	if kt.expiry != 0 {
-		kt.startLocked(max(kt.delayLocked(now), minTimerPeriod), false)
+		kt.startLocked(max(kt.delayLocked(now), minTimerPeriod))
 	}
 	kt.fire(overrun)
 }
@@ -186,18 +176,32 @@ func (c kclock) threads() int64 {
 	return max(int64(len(c.tg.tasks)), 1)
 }
 
-// kick makes the threads counted by a CPU clock leave user code briefly,
-// so that their running time is charged.
-func (c kclock) kick() {
+// now returns the clock's value for timers and sleeps: a CPU clock also
+// counts the threads' current stints in user mode, which the accounting
+// charges only when they end. It may briefly read less than a moment
+// before, when a stint ends and before it is charged, which only delays a
+// timer's check; clock_gettime, which must never go back, uses cpuNow.
+func (c kclock) now() int64 {
+	if !c.cpu {
+		return wallClockNow(c.id)
+	}
+	v := c.cpuNow(nil)
+	now := time.Now().UnixNano()
+	stint := func(t *Task) {
+		if since := t.userSince.Load(); since != 0 && now > since {
+			v += now - since
+		}
+	}
 	if c.task != nil {
-		c.task.ctx.Interrupt()
-		return
+		stint(c.task)
+		return v
 	}
 	c.tg.mu.Lock()
 	defer c.tg.mu.Unlock()
 	for _, t := range c.tg.tasks {
-		t.ctx.Interrupt()
+		stint(t)
 	}
+	return v
 }
 
 // tgTimers are a process's timers: the interval timers of setitimer(2)

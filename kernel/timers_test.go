@@ -90,8 +90,7 @@ func TestITimerVirtualFollowsCPUTime(t *testing.T) {
 	if v, _ := tg.getItimer(unix.ITIMER_VIRTUAL); v <= 0 || v > int64(5*time.Millisecond) {
 		t.Errorf("armed ITIMER_VIRTUAL shows %d ns left, want (0, 5ms]", v)
 	}
-	// Long enough for the timer to look, find the time short, and kick
-	// the threads.
+	// Long enough for the timer to look and find the time short.
 	time.Sleep(20 * time.Millisecond)
 	if groupPending(tg, unix.SIGVTALRM) != nil {
 		t.Fatal("SIGVTALRM sent before any CPU time was used")
