@@ -10,3 +10,9 @@ func HWCap() uint64 {
 	_, _, _, edx := CPUID(1, 0)
 	return uint64(edx)
 }
+
+// XCR0 returns the host's extended control register 0: the XSAVE
+// features the operating system enabled for user state. The processor
+// must support XSAVE (every x86-64 CPU ringbox runs on does: the platforms
+// check CPUID.1:ECX.OSXSAVE).
+func XCR0() uint64

@@ -10,3 +10,13 @@ TEXT ·CPUID(SB), NOSPLIT, $0-24
 	MOVL CX, ecx+16(FP)
 	MOVL DX, edx+20(FP)
 	RET
+
+// func XCR0() uint64
+TEXT ·XCR0(SB), NOSPLIT, $0-8
+	MOVL $0, CX
+	// XGETBV (0F 01 D0): EDX:EAX = XCR[ECX].
+	BYTE $0x0f; BYTE $0x01; BYTE $0xd0
+	SHLQ $32, DX
+	ORQ DX, AX
+	MOVQ AX, ret+0(FP)
+	RET

@@ -36,6 +36,8 @@ type Options struct {
 	// Stdio are the host descriptors of the program's stdin, stdout and
 	// stderr.
 	Stdio [3]int
+	// PtraceScope is the YAMA ptrace scope inside the sandbox (0 to 3).
+	PtraceScope int
 }
 
 // DefaultMemory is the default memory limit.
@@ -106,6 +108,7 @@ func (s *Sandbox) attachKernel() error {
 		Stdio:        s.opts.Stdio,
 		UID:          s.opts.UID,
 		GID:          s.opts.GID,
+		PtraceScope:  s.opts.PtraceScope,
 	})
 	if err != nil {
 		return err

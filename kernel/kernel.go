@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/ringbox/ringbox/arch"
 	"github.com/ringbox/ringbox/platform"
 	"github.com/ringbox/ringbox/platform/memfile"
 )
@@ -34,6 +35,10 @@ type Config struct {
 
 	// Hostname is what uname(2) reports as nodename.
 	Hostname string
+
+	// PtraceScope is the initial YAMA ptrace scope (0 to 3; Linux
+	// distributions default to 1).
+	PtraceScope int
 }
 
 // ExitStatus is how the first process ended.
@@ -94,6 +99,13 @@ type Kernel struct {
 	live sync.WaitGroup
 
 	shuttingDown atomic.Bool
+
+	// xsave is the layout of the FP state images exchanged with ptrace.
+	xsave arch.XSaveLayout
+
+	// ptraceScope is the YAMA ptrace scope (/proc/sys/kernel/yama/
+	// ptrace_scope).
+	ptraceScope atomic.Int32
 }
 
 // New creates a kernel.
@@ -124,6 +136,10 @@ func New(cfg Config) (*Kernel, error) {
 	}
 	for i := range k.cpus {
 		k.cpus[i].CPU = i
+	}
+	k.xsave = arch.NewXSaveLayout(arch.XCR0())
+	if err := k.SetPtraceScope(cfg.PtraceScope); err != nil {
+		return nil, fmt.Errorf("kernel: ptrace scope %d: want 0 to 3", cfg.PtraceScope)
 	}
 	return k, nil
 }

@@ -104,6 +104,7 @@ func (t *Task) execve(dirfd int, pathAddr, argvAddr, envpAddr uint64, flags int)
 		return 0, execErrno(err)
 	}
 	exe.name = path
+	oldTID := t.tid
 	if err := t.deThread(); err != nil {
 		exe.f.Close()
 		return 0, err
@@ -122,7 +123,18 @@ func (t *Task) execve(dirfd int, pathAddr, argvAddr, envpAddr uint64, flags int)
 	t.execResetState()
 	t.k.mu.Lock()
 	t.tg.execed = true
+	opts, seized, traced := t.pt.options, t.pt.seized, t.pt.tracer != nil
 	t.k.mu.Unlock()
+	// ptrace: PTRACE_EVENT_EXEC with the former thread ID, or, for a
+	// tracee attached without PTRACE_SEIZE, a SIGTRAP (ptrace(2)
+	// "execve(2) under ptrace").
+	if traced {
+		if opts&unix.PTRACE_O_TRACEEXEC != 0 {
+			t.ptraceEvent(unix.PTRACE_EVENT_EXEC, unix.PTRACE_O_TRACEEXEC, uint64(oldTID))
+		} else if !seized {
+			t.SendSignal(&arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: arch.SI_USER})
+		}
+	}
 	return 0, errNoReturnValue
 }
 

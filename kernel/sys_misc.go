@@ -123,6 +123,8 @@ func sysPrctl(t *Task, a *syscallArgs) (uint64, error) {
 		}
 		t.keepCaps = a.u(1) == 1
 		return 0, nil
+	case prSetPtracer:
+		return 0, t.setPtracer(int64(a.u(1)))
 	case prCapbsetRead:
 		if a.u(1) > 40 {
 			return 0, unix.EINVAL

@@ -40,7 +40,7 @@ func sysExit(t *Task, a *syscallArgs) (uint64, error) {
 }
 
 func sysExitGroup(t *Task, a *syscallArgs) (uint64, error) {
-	t.tg.exitGroup(ExitStatus{Code: a.int(0) & 0xff})
+	t.groupExit(ExitStatus{Code: a.int(0) & 0xff})
 	return 0, errTaskExit
 }
 

@@ -59,8 +59,8 @@ type ThreadGroup struct {
 	// creatorTID is the thread of the parent that forked the group, for
 	// __WNOTHREAD (Linux keeps the parent per thread).
 	creatorTID int32
-	pgid     int32
-	sid      int32
+	pgid       int32
+	sid        int32
 	// exitSignal is sent to the parent when the group dies (SIGCHLD, or
 	// the signal in clone's flags; 0 for none).
 	exitSignal unix.Signal
@@ -83,6 +83,17 @@ type ThreadGroup struct {
 
 	// exe is the path of the executable, for /proc/self/exe.
 	exe string
+
+	// leader is the group's first thread (which may have exited).
+	leader *Task
+	// ptracerException is PR_SET_PTRACER's process (ptracerAny for any).
+	// Protected by Kernel.mu.
+	ptracerException int32
+
+	// exitDeferred: the group is dead, but its traced leader's exit has
+	// not been reaped by the tracer yet; the parent learns of the exit
+	// afterwards (ptrace(2)). Protected by Kernel.mu.
+	exitDeferred bool
 
 	// lastUID is the real UID of the last thread, for SIGCHLD's si_uid
 	// once no thread is left. Protected by mu.
@@ -178,6 +189,13 @@ type Task struct {
 	// restart is what restart_syscall(2) resumes. Task goroutine only.
 	restart func(t *Task) (uint64, error)
 
+	// pt are the ptrace links and stop state, protected by Kernel.mu.
+	pt ptraceLinks
+	// ptr is the task's own ptrace run state. Task goroutine only.
+	ptr ptraceRun
+	// ptInterrupt mirrors pt.interrupt for lock-free checks.
+	ptInterrupt atomic.Bool
+
 	// vforkDone is closed when a vfork child execs or exits.
 	vforkDone chan struct{}
 	// pdeathSignal is PR_SET_PDEATHSIG's signal.
@@ -234,6 +252,7 @@ func (k *Kernel) newTask(tid int32, parent *Task) (*Task, error) {
 	}
 	tg := k.newThreadGroup(tid, newSignalHandlers(), defaultLimits())
 	t := k.newTaskStruct(tid, tg, ctx)
+	tg.leader = t
 	t.fdt = newFDTable()
 	t.creds = Credentials{
 		RealUID: k.cfg.UID, EffectiveUID: k.cfg.UID, SavedUID: k.cfg.UID, FSUID: k.cfg.UID,

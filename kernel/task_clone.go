@@ -193,6 +193,9 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 		tg.umask.Store(t.tg.umask.Load())
 	}
 	nt := k.newTaskStruct(tid, tg, ctx)
+	if f&unix.CLONE_THREAD == 0 {
+		tg.leader = nt
+	}
 	nt.mm = mm
 	nt.creds = t.creds
 	nt.creds.Groups = append([]uint32(nil), t.creds.Groups...)
@@ -300,7 +303,26 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 		// The caller is being killed; its return value does not matter.
 		return 0, unix.EINTR
 	}
+	// ptrace: the child is traced too when the parent's tracer asked for
+	// this kind of event, or with CLONE_PTRACE (Linux: kernel/fork.c:
+	// kernel_clone() and ptrace_init_task()).
+	event, option := cloneEvent(f, sig)
+	var tracer *Task
+	if f&unix.CLONE_UNTRACED == 0 && t.pt.tracer != nil &&
+		(t.pt.options&option != 0 || f&unix.CLONE_PTRACE != 0) {
+		tracer = t.pt.tracer
+		nt.attachLocked(tracer, t.pt.seized, t.pt.options)
+		if t.pt.seized {
+			// A seized child starts in PTRACE_EVENT_STOP.
+			nt.pt.interrupt = true
+			nt.ptInterrupt.Store(true)
+		}
+	}
 	k.mu.Unlock()
+	if tracer != nil && !t.pt.seized {
+		// A non-seized child starts with SIGSTOP pending.
+		nt.pending.add(&arch.SignalInfo{Signo: int32(unix.SIGSTOP), Code: arch.SI_USER})
+	}
 	if f&unix.CLONE_THREAD != 0 {
 		// A new thread joins a pending group stop.
 		hh := t.sigLock()
@@ -310,6 +332,7 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 		hh.mu.Unlock()
 	}
 	nt.start()
+	t.ptraceEvent(event, option, uint64(tid))
 
 	if vforkDone != nil {
 		// The parent sleeps until the child execs or exits; only a fatal
@@ -325,8 +348,21 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 				}
 			}
 		}
+		t.ptraceEvent(unix.PTRACE_EVENT_VFORK_DONE, unix.PTRACE_O_TRACEVFORKDONE, uint64(tid))
 	}
 	return uint64(tid), nil
+}
+
+// cloneEvent is the ptrace event a clone reports and the option that
+// enables it (Linux: kernel/fork.c:kernel_clone()).
+func cloneEvent(flags uint64, exitSignal unix.Signal) (int, uint32) {
+	switch {
+	case flags&unix.CLONE_VFORK != 0:
+		return unix.PTRACE_EVENT_VFORK, unix.PTRACE_O_TRACEVFORK
+	case exitSignal != unix.SIGCHLD:
+		return unix.PTRACE_EVENT_CLONE, unix.PTRACE_O_TRACECLONE
+	}
+	return unix.PTRACE_EVENT_FORK, unix.PTRACE_O_TRACEFORK
 }
 
 // initGroup returns the sandbox's first process.

@@ -13,6 +13,17 @@ import (
 // kernel/exit.c:do_group_exit() and zap_other_threads()). The first
 // caller's status wins.
 func (tg *ThreadGroup) exitGroup(st ExitStatus) {
+	tg.exitGroupExcept(nil, st)
+}
+
+// groupExit is exit_group(2) or a fatal signal's default action taken by
+// t itself: the other threads are killed, t goes on to exit (and may stop
+// at PTRACE_EVENT_EXIT).
+func (t *Task) groupExit(st ExitStatus) {
+	t.tg.exitGroupExcept(t, st)
+}
+
+func (tg *ThreadGroup) exitGroupExcept(self *Task, st ExitStatus) {
 	tg.mu.Lock()
 	if tg.exiting {
 		tg.mu.Unlock()
@@ -22,7 +33,9 @@ func (tg *ThreadGroup) exitGroup(st ExitStatus) {
 	tg.status = st
 	others := make([]*Task, 0, len(tg.tasks))
 	for _, t := range tg.tasks {
-		others = append(others, t)
+		if t != self {
+			others = append(others, t)
+		}
 	}
 	tg.mu.Unlock()
 	for _, o := range others {
@@ -47,6 +60,7 @@ func (t *Task) exit() {
 	}
 	t.vforkRelease()
 	t.groupStopLeave()
+	t.ptraceExitTracer()
 	if c := k.cpu(t.lastCPU); c != nil {
 		c.leave(t, CPUIdle)
 	}
@@ -65,6 +79,10 @@ func (t *Task) exit() {
 		tg.lastUID = uid
 	}
 	st := tg.status
+	thr := t.exitStatus
+	if tg.exiting {
+		thr = st
+	}
 	tg.mu.Unlock()
 	tg.threadsGone.Notify()
 
@@ -74,11 +92,40 @@ func (t *Task) exit() {
 	if t.tid != tg.tgid || last {
 		delete(k.tasks, t.tid)
 	}
+	// A traced thread other than the leader reports its own exit to the
+	// tracer; the leader's is reported when the whole group is dead
+	// (Linux: kernel/exit.c:exit_notify(), delay_group_leader()).
+	tracer := t.pt.tracer
+	threadReport := tracer != nil && t.tid != tg.tgid
+	if threadReport {
+		t.pt.stop = nil
+		t.pt.report = exitReport(thr)
+		t.pt.exitZombie = true
+	}
 	k.mu.Unlock()
+	if threadReport {
+		t.notifyTracerExit(tracer, st)
+	}
 	t.log.Debug("task exited", zap.Stringer("status", st), zap.Bool("last", last))
 	if last {
 		tg.exitNotify(st)
 	}
+}
+
+// exitReport is the wait report of an exit.
+func exitReport(st ExitStatus) *waitReport {
+	return &waitReport{exited: true, st: st, wstat: waitStatus(st), code: cldCode(st), status: cldStatus(st)}
+}
+
+// notifyTracerExit sends the tracer SIGCHLD for a traced task's exit and
+// wakes its waits.
+func (t *Task) notifyTracerExit(tracer *Task, st ExitStatus) {
+	info := &arch.SignalInfo{Signo: int32(unix.SIGCHLD), Code: cldCode(st)}
+	info.SetPid(t.tid)
+	info.SetUid(t.creds.RealUID)
+	info.SetStatus(cldStatus(st))
+	tracer.tg.SendSignal(info)
+	tracer.tg.childWaiters.Notify()
 }
 
 // exitNotify makes the dead group a zombie, hands its children to a new
@@ -87,7 +134,34 @@ func (t *Task) exit() {
 func (tg *ThreadGroup) exitNotify(st ExitStatus) {
 	k := tg.k
 	k.mu.Lock()
+	if l := tg.leader; l != nil && l.pt.tracer != nil {
+		// A traced leader: the tracer reaps the exit first; the parent
+		// learns of it afterwards, unless the tracer is the parent.
+		tracer := l.pt.tracer
+		l.pt.stop = nil
+		l.pt.report = exitReport(st)
+		l.pt.exitZombie = true
+		if tracer.tg != tg.parent {
+			tg.exitDeferred = true
+			k.mu.Unlock()
+			l.notifyTracerExit(tracer, st)
+			return
+		}
+		k.mu.Unlock()
+		tracer.tg.childWaiters.Notify()
+		tg.finishExitNotify(st)
+		return
+	}
+	k.mu.Unlock()
+	tg.finishExitNotify(st)
+}
+
+// finishExitNotify does the parent's part of a group's exit.
+func (tg *ThreadGroup) finishExitNotify(st ExitStatus) {
+	k := tg.k
+	k.mu.Lock()
 	isInit := k.init == tg
+	k.clearPtracerExceptionsLocked(tg)
 	tg.reparentChildrenLocked()
 	parent := tg.parent
 	var autoreap bool

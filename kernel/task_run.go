@@ -35,9 +35,11 @@ func (runApp) execute(t *Task) taskRunState {
 		c.leave(t, CPUInGuest)
 	}
 	t.accountSystem()
+	t.prepareStep()
 	t.userSince.Store(t.lastAccount.UnixNano())
 	ev, err := t.ctx.Switch(t.mm.as, &t.st)
 	t.userSince.Store(0)
+	t.finishStep()
 	t.accountUser()
 	t.checkCPULimit()
 	if err != nil {
@@ -103,7 +105,20 @@ func (t *Task) handleException(ev platform.Event) taskRunState {
 		// do_int3_user(): SIGTRAP with SI_KERNEL.
 		return t.forceSignal(unix.SIGTRAP, siKernel, 0)
 	case arch.VectorDB:
-		return t.forceSignal(unix.SIGTRAP, trapTrace, rip)
+		// Linux: arch/x86/kernel/traps.c:exc_debug_user() and
+		// get_si_code(): single step, else a hardware breakpoint.
+		code := int32(arch.TRAP_BRKPT)
+		switch {
+		case ev.DebugStatus&arch.DR6BS != 0:
+			code = arch.TRAP_TRACE
+		case ev.DebugStatus&0xf != 0:
+			code = arch.TRAP_HWBKPT
+		}
+		t.st.DebugRegs[6] = ev.DebugStatus
+		if c := t.k.cpu(t.lastCPU); c != nil && code == arch.TRAP_TRACE {
+			c.stops[StopSingleStep].Add(1)
+		}
+		return t.forceSignal(unix.SIGTRAP, code, rip)
 	case arch.VectorUD:
 		return t.forceSignal(unix.SIGILL, illIllopn, rip)
 	case arch.VectorGP, arch.VectorSS, arch.VectorNP, arch.VectorTS:
@@ -124,6 +139,17 @@ func (t *Task) handleException(ev platform.Event) taskRunState {
 type exiting struct{}
 
 func (exiting) execute(t *Task) taskRunState {
+	// PTRACE_EVENT_EXIT: "Stop the tracee at exit" - ptrace(2), with the
+	// exit status in the event message. A task killed by SIGKILL (or by
+	// another thread's exit_group) does not stop, as in Linux since 5.19
+	// (kernel/signal.c:ptrace_stop() with a fatal signal pending).
+	t.tg.mu.Lock()
+	st := t.exitStatus
+	if t.tg.exiting {
+		st = t.tg.status
+	}
+	t.tg.mu.Unlock()
+	t.ptraceEvent(unix.PTRACE_EVENT_EXIT, unix.PTRACE_O_TRACEEXIT, uint64(waitStatus(st)))
 	t.exit()
 	return nil
 }

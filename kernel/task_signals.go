@@ -46,6 +46,9 @@ func (t *Task) hasDeliverableSignalLocked() bool {
 	if (t.pending.set|t.tg.pending.set)&^t.sigMask != 0 {
 		return true
 	}
+	if t.ptInterrupt.Load() {
+		return true
+	}
 	return t.tg.groupStopPending && !t.groupStopped
 }
 
@@ -254,22 +257,44 @@ func (deliverSignals) execute(t *Task) taskRunState {
 		if t.killed.Load() {
 			return exiting{}
 		}
+		if t.takePtraceInterrupt() {
+			// PTRACE_INTERRUPT or a new seized tracee's first stop.
+			t.ptraceTrapStop()
+			continue
+		}
 		h := t.sigLock()
 		if t.tg.groupStopPending && !t.groupStopped {
 			t.doGroupStopLocked(h) // unlocks
 			continue
 		}
 		info := t.dequeueSignalLocked(t.sigMask)
+		h.mu.Unlock()
 		if info == nil {
-			h.mu.Unlock()
 			break
 		}
 		sig := unix.Signal(info.Signo)
-		act := h.actions[sig-1]
+		if sig != unix.SIGKILL {
+			// The tracer sees every signal first (ptrace(2)
+			// "Signal-delivery-stop").
+			var ok bool
+			if info, ok = t.ptraceSignalStop(info); !ok {
+				return exiting{}
+			}
+			if info == nil {
+				continue
+			}
+			sig = unix.Signal(info.Signo)
+		}
 		if c := t.k.cpu(t.lastCPU); c != nil {
 			c.signals.Add(1)
 		}
+		h = t.sigLock()
+		act := h.actions[sig-1]
 		switch {
+		case sig == unix.SIGKILL:
+			h.mu.Unlock()
+			t.tg.exitGroup(ExitStatus{Signal: unix.SIGKILL})
+			return exiting{}
 		case act.Handler == sigIGN:
 			h.mu.Unlock()
 			continue
@@ -288,7 +313,7 @@ func (deliverSignals) execute(t *Task) taskRunState {
 			h.mu.Unlock()
 			// Terminate or core: the whole group dies with the signal.
 			// ringbox writes no core files, so WCOREDUMP stays clear.
-			t.tg.exitGroup(ExitStatus{Signal: sig})
+			t.groupExit(ExitStatus{Signal: sig})
 			return exiting{}
 		}
 		// A handler.
@@ -314,6 +339,13 @@ func (deliverSignals) execute(t *Task) taskRunState {
 		h = t.sigLock()
 		t.setSigMaskLocked(newMask)
 		h.mu.Unlock()
+		// A handler entered while single-stepping stops at its first
+		// instruction (Linux: signal_setup_done() -> ptrace_notify()).
+		if t.stepping() {
+			if r, ok := t.ptraceStop(StopSingleStep, int(unix.SIGTRAP), &arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: int32(unix.SIGTRAP)}); ok {
+				t.applyResume(r)
+			}
+		}
 	}
 	t.finishRestart()
 	h := t.sigLock()
@@ -423,12 +455,9 @@ func (t *Task) setupSignalFrame(info *arch.SignalInfo, act SigAction, mask Signa
 	return nil
 }
 
-// xfeatures is the XSAVE feature mask reported in signal frames: what the
-// processor supports for user state (CPUID leaf 0xD).
-func xfeatures() uint64 {
-	eax, _, _, edx := arch.CPUID(0xd, 0)
-	return uint64(eax) | uint64(edx)<<32
-}
+// xfeatures is the XSAVE feature mask reported in signal frames: the user
+// state components the host enabled (XCR0).
+func xfeatures() uint64 { return arch.XCR0() }
 
 // forceSigsegv handles a signal frame that cannot be written: SIGSEGV,
 // with its handler reset first if SIGSEGV itself was being delivered, so

@@ -54,17 +54,26 @@ func (t *Task) doGroupStopLocked(h *SignalHandlers) {
 	if last {
 		tg.notifyParentStopped(sig)
 	}
-	if c := t.k.cpu(t.lastCPU); c != nil {
-		c.stops[StopGroup].Add(1)
-		c.leave(t, CPUIdle)
-	}
+	counted := false
 	for {
+		// A traced thread reports the group stop to its tracer, which
+		// decides when it runs again (ptrace(2) "Group-stop").
+		if t.ptraceGroupStop(sig, cont) {
+			return
+		}
+		if c := t.k.cpu(t.lastCPU); c != nil && !counted {
+			c.stops[StopGroup].Add(1)
+			c.leave(t, CPUIdle)
+			counted = true
+		}
 		select {
 		case <-cont:
 			return
 		case <-t.interruptCh:
 			// Only SIGKILL ends a stopped thread's wait; other signals
-			// stay pending until SIGCONT.
+			// stay pending until SIGCONT. A tracer attaching turns the
+			// group stop into a ptrace-stop (Linux: ptrace_attach()
+			// with JOBCTL_TRAP_STOP).
 			if t.killed.Load() {
 				return
 			}

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/ringbox/ringbox/arch"
 	"github.com/ringbox/ringbox/platform/memfile"
 )
 
@@ -87,10 +88,31 @@ func SyscallName(nr uint64) string {
 	return fmt.Sprintf("syscall_%d", nr)
 }
 
-// doSyscall executes the system call in the task's registers.
+// doSyscall executes the system call in the task's registers, with the
+// syscall-enter and syscall-exit stops a tracer asked for (Linux:
+// kernel/entry/common.c:syscall_trace_enter() and syscall_exit_work()).
 func (t *Task) doSyscall() taskRunState {
 	r := &t.st.Regs
+	if entryMode := t.ptr.mode; entryMode == ptraceModeSyscall || entryMode == ptraceModeSysemu || entryMode == ptraceModeSysemuStep {
+		// At the enter stop RAX reads -ENOSYS (Linux sets it before
+		// the stop); the tracer may change the number and arguments.
+		r.Rax = negErrno(unix.ENOSYS)
+		if res, ok := t.ptraceStop(StopSyscallEnter, t.syscallStopCode(), nil); ok {
+			if t.killed.Load() {
+				return exiting{}
+			}
+			t.applyResume(res)
+			if entryMode != ptraceModeSyscall {
+				// PTRACE_SYSEMU: the system call is skipped.
+				return deliverSignals{}
+			}
+		}
+	}
 	nr := r.OrigRax
+	if nr == ^uint64(0) {
+		// The tracer cancelled the call: RAX keeps its value.
+		return t.syscallExitWork()
+	}
 	args := syscallArgs{a: r.SyscallArgs()}
 
 	var e *syscallEntry
@@ -123,7 +145,7 @@ func (t *Task) doSyscall() taskRunState {
 		if t.k.cfg.Strace {
 			t.straceExit(pre, e, &args, formatReturn(t.st.Regs.Rax), t.st.Regs.Rax, true)
 		}
-		return deliverSignals{}
+		return t.syscallExitWork()
 	}
 	if err != nil {
 		ret = negErrno(errnoOf(err))
@@ -132,6 +154,34 @@ func (t *Task) doSyscall() taskRunState {
 	t.syscallReturned = true
 	if t.k.cfg.Strace {
 		t.straceExit(pre, e, &args, formatReturn(ret), ret, err == nil)
+	}
+	return t.syscallExitWork()
+}
+
+// syscallStopCode is the stop signal of a syscall stop: SIGTRAP, with
+// 0x80 under PTRACE_O_TRACESYSGOOD.
+func (t *Task) syscallStopCode() int {
+	if t.ptraceOptions()&unix.PTRACE_O_TRACESYSGOOD != 0 {
+		return int(unix.SIGTRAP) | 0x80
+	}
+	return int(unix.SIGTRAP)
+}
+
+// syscallExitWork makes the syscall-exit stop and the single-step report
+// after a system call.
+func (t *Task) syscallExitWork() taskRunState {
+	if t.ptr.mode == ptraceModeSyscall {
+		if res, ok := t.ptraceStop(StopSyscallExit, t.syscallStopCode(), nil); ok {
+			if t.killed.Load() {
+				return exiting{}
+			}
+			t.applyResume(res)
+		}
+	}
+	if t.ptr.mode == ptraceModeStep && t.traced() {
+		// Stepping over a syscall instruction traps after it (Linux:
+		// arch/x86/kernel/step.c:user_single_step_report()).
+		return t.forceSignal(unix.SIGTRAP, arch.TRAP_BRKPT, t.st.Regs.Rip)
 	}
 	return deliverSignals{}
 }

@@ -45,6 +45,9 @@ type waitResult struct {
 	code   int32 // CLD_*
 	status int32 // si_status
 	wstat  uint32
+	// releaseZombie is a traced task whose exit the tracer just reaped;
+	// its real parent is told next.
+	releaseZombie *Task
 }
 
 // eligibleLocked reports whether child c matches the request (Linux:
@@ -93,11 +96,21 @@ func (t *Task) doWait(r waitRequest) (*waitResult, error) {
 	}
 }
 
-// waitOnceLocked scans the children once. found reports whether any child
-// matched the selection at all.
+// waitOnceLocked scans the tracees and children once. found reports
+// whether any matched the selection at all.
 func (t *Task) waitOnceLocked(r waitRequest) (res *waitResult, found bool, err error) {
 	k := t.k
 	k.mu.Lock()
+	if res, f := t.waitTraceesLocked(r); res != nil || f {
+		found = f
+		if res != nil {
+			k.mu.Unlock()
+			if res.releaseZombie != nil {
+				res.releaseZombie.ptraceReleaseZombie()
+			}
+			return res, true, nil
+		}
+	}
 	defer k.mu.Unlock()
 	groups := []*ThreadGroup{t.tg}
 	for _, g := range groups {
@@ -135,6 +148,16 @@ func (t *Task) waitConsiderLocked(r waitRequest, c *ThreadGroup) *waitResult {
 			u, s := c.CPUTime()
 			t.tg.cutime.Add(int64(u) + c.cutime.Load())
 			t.tg.cstime.Add(int64(s) + c.cstime.Load())
+			// A traced leader whose tracer is this parent: the one
+			// report covers both.
+			if l := c.leader; l != nil && l.pt.exitZombie {
+				l.pt.exitZombie = false
+				l.pt.report = nil
+				if l.pt.tracer != nil {
+					delete(l.pt.tracer.pt.tracees, l)
+					l.pt.tracer = nil
+				}
+			}
 			c.reapLocked()
 		}
 		return res
@@ -264,4 +287,78 @@ func (t *Task) pgid() int32 {
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
 	return t.tg.pgid
+}
+
+// waitTraceesLocked looks for a stop or exit of a task traced by the
+// caller's thread group (Linux: kernel/exit.c:ptrace_do_wait()). Ptrace
+// stops are reported without WUNTRACED.
+//
+// Preconditions: k.mu is held.
+func (t *Task) waitTraceesLocked(r waitRequest) (*waitResult, bool) {
+	found := false
+	t.tg.mu.Lock()
+	tracers := make([]*Task, 0, len(t.tg.tasks))
+	for _, th := range t.tg.tasks {
+		if r.options&wNoThread != 0 && th != t {
+			continue
+		}
+		tracers = append(tracers, th)
+	}
+	t.tg.mu.Unlock()
+	for _, tr := range tracers {
+		for te := range tr.pt.tracees {
+			if !r.eligibleTraceeLocked(te) {
+				continue
+			}
+			// A traced child of this same process is also found by the
+			// children scan; its group exit is reported there.
+			if te.pt.exitZombie && te.tid == te.tg.tgid && te.tg.parent == t.tg {
+				found = true
+				continue
+			}
+			found = true
+			rep := te.pt.report
+			if rep == nil {
+				continue
+			}
+			if rep.exited && r.options&wExited == 0 {
+				continue
+			}
+			res := &waitResult{pid: te.tid, uid: te.creds.RealUID, code: rep.code, status: rep.status, wstat: rep.wstat}
+			if r.options&wNoWait != 0 {
+				return res, true
+			}
+			te.pt.report = nil
+			if rep.exited {
+				delete(tr.pt.tracees, te)
+				te.pt.tracer = nil
+				res.releaseZombie = te
+			}
+			return res, true
+		}
+	}
+	return nil, found
+}
+
+// eligibleTraceeLocked applies the pid and clone selection to a tracee.
+// Threads other than a leader count as "clone" children (their exit
+// signal is none), so they need __WALL or __WCLONE.
+//
+// Preconditions: k.mu is held.
+func (r *waitRequest) eligibleTraceeLocked(te *Task) bool {
+	switch r.idType {
+	case pPID:
+		if te.tid != r.id {
+			return false
+		}
+	case pPGID:
+		if te.tg.pgid != r.id {
+			return false
+		}
+	}
+	if r.options&wAll != 0 {
+		return true
+	}
+	isClone := te.tid != te.tg.tgid || te.tg.exitSignal != unix.SIGCHLD
+	return isClone == (r.options&wClone != 0)
 }

@@ -23,14 +23,15 @@ import (
 
 // runFlags are the flags of "ringbox run".
 type runFlags struct {
-	platform  string
-	cpus      int
-	memory    string
-	user      string
-	strace    bool
-	stats     bool
-	logLevel  string
-	logFormat string
+	platform    string
+	cpus        int
+	memory      string
+	user        string
+	strace      bool
+	stats       bool
+	logLevel    string
+	logFormat   string
+	ptraceScope int
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -42,6 +43,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.stats, "stats", false, "print per-vCPU statistics to stderr when the program exits")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.IntVar(&f.ptraceScope, "ptrace-scope", 1, "YAMA ptrace scope inside the sandbox: 0 classic, 1 relational (descendants only), 2 CAP_SYS_PTRACE only, 3 no attach")
 }
 
 // usageError is a bad command line.
@@ -130,6 +132,9 @@ func run(f *runFlags, prog []string) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
+	if f.ptraceScope < 0 || f.ptraceScope > 3 {
+		return exitUsage, usageError{fmt.Sprintf("--ptrace-scope %d: want 0, 1, 2 or 3", f.ptraceScope)}
+	}
 	factory, err := platformFactory(f.platform, f.cpus, log)
 	if err != nil {
 		return exitUsage, err
@@ -146,6 +151,7 @@ func run(f *runFlags, prog []string) (int, error) {
 		Logger:       log,
 		UID:          uid,
 		GID:          gid,
+		PtraceScope:  f.ptraceScope,
 		Stdio:        [3]int{0, 1, 2},
 	})
 	if err != nil {
