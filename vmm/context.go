@@ -74,6 +74,18 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 		return platform.Event{Kind: platform.EventException, Vector: arch.VectorDB, DebugStatus: arch.DR6BS, CPU: -1}, nil
 	}
 	c.lastSyscall = false
+	if !arch.IsCanonical(st.Regs.Rip) {
+		// iretq to a non-canonical RIP faults in ring 0; Linux turns
+		// that into SIGSEGV for the task (arch/x86/entry/entry_64.S,
+		// the IRET fixup, then exc_general_protection()). Report the
+		// #GP without entering.
+		return platform.Event{Kind: platform.EventException, Vector: arch.VectorGP, CPU: -1}, nil
+	}
+	if !arch.IsCanonical(st.Regs.FsBase) || !arch.IsCanonical(st.Regs.GsBase) {
+		// VM entry would fail; the kernel must refuse such bases
+		// (arch_prctl(2) and ptrace return EPERM on Linux).
+		return platform.Event{}, fmt.Errorf("vmm: non-canonical FS or GS base %#x, %#x", st.Regs.FsBase, st.Regs.GsBase)
+	}
 	if st.DebugDirty {
 		c.debug = st.DebugRegs
 		st.DebugDirty = false

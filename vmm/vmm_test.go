@@ -419,6 +419,26 @@ func TestUserDR7(t *testing.T) {
 	}
 }
 
+// TestNonCanonicalRIP: a non-canonical RIP (a forged sigreturn frame) is
+// a #GP for the task, not a ring-0 fault.
+func TestNonCanonicalRIP(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newKVMEnv(t, 1, progSyscallLoop)
+	c := e.newContext(t)
+	defer c.Release()
+	st := newTestState(0x8000_0000_0000)
+	ev, err := c.Switch(e.as, st)
+	if err != nil || ev.Kind != platform.EventException || ev.Vector != arch.VectorGP {
+		t.Fatalf("Switch = %+v, %v, want #GP", ev, err)
+	}
+	// The context still works.
+	st.Regs.Rip = userCode
+	if ev, err := c.Switch(e.as, st); err != nil || ev.Kind != platform.EventSyscall {
+		t.Fatalf("Switch after #GP = %+v, %v, want a syscall", ev, err)
+	}
+}
+
 // TestCloseFreesMemory: the platform's pages (page tables, ring-0 region)
 // come from the memory file and go back to it.
 func TestCloseFreesMemory(t *testing.T) {
