@@ -65,6 +65,7 @@ func (tg *ThreadGroup) itimer(which int) *ktimer {
 	kt.fire = func(int64) {
 		if !tg.alive() {
 			kt.setLocked(0, 0)
+			go tg.stopTimers()
 			return
 		}
 		tg.SendSignal(&arch.SignalInfo{Signo: int32(sig), Code: arch.SI_KERNEL})

@@ -285,8 +285,10 @@ func (tg *ThreadGroup) execTimers() {
 	}
 }
 
-// alive reports whether the group can still receive timer signals; a
-// timer of a dead group disarms itself even if stopTimers was missed.
+// alive reports whether the group can still receive timer signals. A
+// timer that finds its group dead disarms itself and has the group's
+// timers forgotten (stopTimers, on its own goroutine since the timer's
+// lock is held), should the exit path not have done it yet.
 func (tg *ThreadGroup) alive() bool {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
@@ -352,6 +354,7 @@ func (pt *posixTimer) stop() {
 func (pt *posixTimer) fire(overrun int64) {
 	if !pt.tg.alive() {
 		pt.kt.setLocked(0, 0)
+		go pt.tg.stopTimers()
 		return
 	}
 	h := pt.tg.lockSignals()

@@ -337,3 +337,22 @@ func TestTimerSyscallErrnos(t *testing.T) {
 		t.Errorf("timer 6 (the last created): getoverrun %d, want 0", got[len(tests)])
 	}
 }
+
+// TestTimerOfDeadGroupCleansUp arms a timer of a group that is exiting,
+// as if the exit path had not called stopTimers: the timer sends nothing
+// and the group's timers are forgotten.
+func TestTimerOfDeadGroupCleansUp(t *testing.T) {
+	t1, _ := newThreadPair(t)
+	tg := t1.tg
+	tg.setItimer(unix.ITIMER_REAL, int64(time.Millisecond), int64(time.Millisecond))
+	tg.mu.Lock()
+	tg.exiting = true
+	tg.mu.Unlock()
+	waitFor(t, "the dead group's timers to go", func() bool {
+		_, ok := threadGroupTimers.Load(tg)
+		return !ok
+	})
+	if groupPending(tg, unix.SIGALRM) != nil {
+		t.Errorf("SIGALRM queued for an exiting group")
+	}
+}
