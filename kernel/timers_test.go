@@ -344,10 +344,10 @@ func TestTimerSyscallErrnos(t *testing.T) {
 func TestTimerOfDeadGroupCleansUp(t *testing.T) {
 	t1, _ := newThreadPair(t)
 	tg := t1.tg
-	tg.setItimer(unix.ITIMER_REAL, int64(time.Millisecond), int64(time.Millisecond))
 	tg.mu.Lock()
 	tg.exiting = true
 	tg.mu.Unlock()
+	tg.setItimer(unix.ITIMER_REAL, int64(time.Millisecond), int64(time.Millisecond))
 	waitFor(t, "the dead group's timers to go", func() bool {
 		_, ok := threadGroupTimers.Load(tg)
 		return !ok
