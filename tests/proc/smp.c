@@ -7,8 +7,9 @@
  * reads. Time-sliced on one CPU that can only happen once per context
  * switch (at most a few thousand times in the 1.5 s bound); concurrent it
  * happens millions of times a second. Reaching 20000 such observations
- * thus needs the threads co-scheduled; the cases SKIP when fewer than two
- * CPUs are allowed by sched_getaffinity.
+ * thus needs the threads co-scheduled (they run pinned to two CPUs, at
+ * SCHED_FIFO when permitted); the cases SKIP when fewer than two CPUs are
+ * allowed by sched_getaffinity.
  *
  * Linux: kernel/sched/core.c (sched_setaffinity, sched_yield),
  * kernel/sys.c:getcpu.
@@ -30,10 +31,26 @@ static int64_t now_ns(void)
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* The two CPUs the runners are pinned to, and a start line. */
+static int run_cpu[2];
+static volatile int run_ready;
+
 static void *runner(void *a)
 {
 	int me = (int)(intptr_t)a, other = 1 - me;
 	long obs = 0;
+	/* One runner per CPU, at SCHED_FIFO when permitted, so that a busy
+	 * host cannot keep them from being co-scheduled; without the
+	 * privilege they still usually are. */
+	cpu_set_t cs;
+	CPU_ZERO(&cs);
+	CPU_SET(run_cpu[me], &cs);
+	sched_setaffinity(0, sizeof cs, &cs);
+	struct sched_param sp = { 1 };
+	pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+	__atomic_add_fetch(&run_ready, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 10000 && run_ready < 2; i++)
+		usleep(100);
 	uint64_t last = ctr[other];
 	int64_t deadline = now_ns() + 1500LL * 1000 * 1000;
 	for (long i = 0; !stop; i++) {
@@ -187,8 +204,11 @@ int main(void)
 	ok(r0 == NULL && r1 == NULL, "threads pinned to two CPUs see their own CPU in getcpu");
 
 	int done = 0;
+	run_cpu[0] = first;
+	run_cpu[1] = second;
 	for (int attempt = 0; attempt < 2 && !done; attempt++) {
 		stop = 0;
+		run_ready = 0;
 		seen[0] = seen[1] = 0;
 		pthread_create(&t[0], NULL, runner, (void *)0);
 		pthread_create(&t[1], NULL, runner, (void *)1);
