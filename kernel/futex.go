@@ -22,7 +22,10 @@ import (
 // the lock held, a wake that follows the change of the word cannot miss it.
 //
 // Lock order: futexBucket.mu (two of them in table order, for requeue and
-// WAKE_OP) before MemoryManager.mu (reading the word).
+// WAKE_OP) before MemoryManager.mu (reading the word). No page fault is
+// taken with a bucket locked: a word whose page is not ready makes the
+// operation drop its locks, fault the page in and start again (Linux:
+// get_futex_value_locked() and fault_in_user_writeable()).
 
 func init() {
 	register(unix.SYS_FUTEX, "futex", sysFutex, argHex, argHex, argInt, argHex, argHex, argHex)
@@ -305,7 +308,14 @@ func futexWait(t *Task, addr uint64, private bool, val, bitset uint32, deadline 
 		w := &futexWaiter{key: key, bitset: bitset, woken: make(chan struct{}, 1)}
 		b := futexBucketOf(key)
 		b.mu.Lock()
-		cur, err := t.mm.LoadU32(addr)
+		cur, err := t.mm.loadU32(addr, false)
+		if errors.Is(err, errUserU32Retry) {
+			b.mu.Unlock()
+			if _, err := t.mm.LoadU32(addr); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			b.mu.Unlock()
 			return err
@@ -386,17 +396,35 @@ func futexRequeue(mm *MemoryManager, addr1, addr2 uint64, private bool, nrWake, 
 		return 0, err
 	}
 	b1, b2 := futexBucketOf(key1), futexBucketOf(key2)
-	lockFutexBuckets(b1, b2)
-	defer unlockFutexBuckets(b1, b2)
-	if cmp != nil {
-		cur, err := mm.LoadU32(addr1)
-		if err != nil {
-			return 0, err
+	for {
+		lockFutexBuckets(b1, b2)
+		if cmp != nil {
+			cur, err := mm.loadU32(addr1, false)
+			if errors.Is(err, errUserU32Retry) {
+				unlockFutexBuckets(b1, b2)
+				if _, err := mm.LoadU32(addr1); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			if err == nil && cur != *cmp {
+				err = unix.EAGAIN
+			}
+			if err != nil {
+				unlockFutexBuckets(b1, b2)
+				return 0, err
+			}
 		}
-		if cur != *cmp {
-			return 0, unix.EAGAIN
-		}
+		n := requeueLocked(b1, b2, key1, key2, nrWake, nrRequeue)
+		unlockFutexBuckets(b1, b2)
+		return n, nil
 	}
+}
+
+// requeueLocked is futexRequeue's work once the word is checked.
+//
+// Preconditions: b1 and b2, the buckets of key1 and key2, are locked.
+func requeueLocked(b1, b2 *futexBucket, key1, key2 futexKey, nrWake, nrRequeue int) int {
 	count := 0
 	for w := b1.head; w != nil; {
 		next := w.next
@@ -420,7 +448,7 @@ func futexRequeue(mm *MemoryManager, addr1, addr2 uint64, private bool, nrWake, 
 		}
 		w = next
 	}
-	return count, nil
+	return count
 }
 
 // futexWakeOp atomically applies the encoded operation to the word at
@@ -437,25 +465,35 @@ func futexWakeOp(mm *MemoryManager, addr1, addr2 uint64, private bool, nrWake, n
 		return 0, err
 	}
 	b1, b2 := futexBucketOf(key1), futexBucketOf(key2)
-	lockFutexBuckets(b1, b2)
-	defer unlockFutexBuckets(b1, b2)
-	cond, err := futexAtomicOp(mm, addr2, encoded)
-	if err != nil {
-		return 0, err
+	for {
+		lockFutexBuckets(b1, b2)
+		cond, err := futexAtomicOp(mm, addr2, encoded, false)
+		if errors.Is(err, errUserU32Retry) {
+			unlockFutexBuckets(b1, b2)
+			if _, err := mm.ReadModifyWriteU32(addr2, func(v uint32) uint32 { return v }); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err != nil {
+			unlockFutexBuckets(b1, b2)
+			return 0, err
+		}
+		woken := b1.wakeKeyLocked(key1, nrWake, futexBitsetMatchAny)
+		if cond {
+			woken += b2.wakeKeyLocked(key2, nrWake2, futexBitsetMatchAny)
+		}
+		unlockFutexBuckets(b1, b2)
+		return woken, nil
 	}
-	woken := b1.wakeKeyLocked(key1, nrWake, futexBitsetMatchAny)
-	if cond {
-		woken += b2.wakeKeyLocked(key2, nrWake2, futexBitsetMatchAny)
-	}
-	return woken, nil
 }
 
 // futexAtomicOp applies FUTEX_WAKE_OP's operation to the word at addr and
 // evaluates its comparison on the old value (Linux:
 // futex_atomic_op_inuser()). An unknown operation is ENOSYS and leaves the
 // word alone; an unknown comparison is ENOSYS after the operation, as in
-// Linux.
-func futexAtomicOp(mm *MemoryManager, addr uint64, encoded uint32) (bool, error) {
+// Linux. Without fault, a page not ready for the write is errUserU32Retry.
+func futexAtomicOp(mm *MemoryManager, addr uint64, encoded uint32, fault bool) (bool, error) {
 	op := (encoded >> 28) & 0xf
 	cmp := (encoded >> 24) & 0xf
 	oparg := signExtend12(encoded >> 12)
@@ -481,7 +519,7 @@ func futexAtomicOp(mm *MemoryManager, addr uint64, encoded uint32) (bool, error)
 	default:
 		return false, unix.ENOSYS
 	}
-	u, err := mm.ReadModifyWriteU32(addr, fn)
+	u, err := mm.readModifyWriteU32(addr, fault, fn)
 	if err != nil {
 		return false, err
 	}

@@ -247,7 +247,7 @@ func TestFutexWakeOp(t *testing.T) {
 		if err := mm.StoreU32(dataAddr, tc.old); err != nil {
 			t.Fatal(err)
 		}
-		cond, err := futexAtomicOp(mm, dataAddr, tc.encoded)
+		cond, err := futexAtomicOp(mm, dataAddr, tc.encoded, true)
 		word, _ := mm.LoadU32(dataAddr)
 		if cond != tc.wantCond || err != tc.wantErr || word != tc.wantWord {
 			t.Errorf("%s: got cond %v, err %v, word %#x; want %v, %v, %#x", tc.name, cond, err, word, tc.wantCond, tc.wantErr, tc.wantWord)
@@ -381,5 +381,35 @@ func TestFutexWakeForThreadExit(t *testing.T) {
 	}
 	if n := t1.k.futexWake(t1, 0x10000, 1); n != 0 {
 		t.Errorf("futexWake of an unmapped word: got %d, want 0", n)
+	}
+}
+
+// TestFutexOnAbsentPages runs the operations that read or write the word
+// with their buckets locked on pages not populated yet: they must fault
+// the pages in outside the locks and succeed.
+func TestFutexOnAbsentPages(t *testing.T) {
+	t1, _ := newThreadPair(t)
+	mm := t1.mm
+	const base = 0xa00000
+	fresh := func(i uint64) uint64 {
+		a := uint64(base + i*pageSize)
+		mm.mu.Lock()
+		mm.insertLocked(&vma{start: a, end: a + pageSize, perms: platform.ReadWrite, maxPerms: platform.AnyAccess})
+		mm.mu.Unlock()
+		return a
+	}
+	if err := futexWait(t1, fresh(0), true, 1, futexBitsetMatchAny, nil); err != unix.EAGAIN {
+		t.Errorf("WAIT on an absent page: got %v, want EAGAIN (it reads 0)", err)
+	}
+	one := uint32(1)
+	if _, err := futexRequeue(mm, fresh(2), fresh(4), true, 1, 1, &one); err != unix.EAGAIN {
+		t.Errorf("CMP_REQUEUE on an absent page: got %v, want EAGAIN", err)
+	}
+	a := fresh(6)
+	if n, err := futexWakeOp(mm, fresh(8), a, true, 1, 1, futexWakeOpAdd<<28|5<<12); n != 0 || err != nil {
+		t.Errorf("WAKE_OP on an absent page: got %d, %v, want 0, nil", n, err)
+	}
+	if v, _ := mm.LoadU32(a); v != 5 {
+		t.Errorf("WAKE_OP ADD 5 on a fresh page left %d, want 5", v)
 	}
 }

@@ -33,8 +33,10 @@ const userU32MaxTries = 8
 // with the page present and, if write is set, writable and private to this
 // address space (copy-on-write already broken), as a fault of that access
 // would leave it. It returns EINVAL for an unaligned address and EFAULT
-// when the access is not allowed.
-func (mm *MemoryManager) withUserU32(addr uint64, write bool, fn func(p *uint32)) error {
+// when the access is not allowed. Without fault, it returns
+// errUserU32Retry instead of faulting the page in: the caller holds locks
+// that a fault must not be taken under (Linux: pagefault_disable()).
+func (mm *MemoryManager) withUserU32(addr uint64, write, fault bool, fn func(p *uint32)) error {
 	if addr%4 != 0 {
 		return unix.EINVAL
 	}
@@ -54,7 +56,7 @@ func (mm *MemoryManager) withUserU32(addr uint64, write bool, fn func(p *uint32)
 			return nil
 		}
 		mm.mu.Unlock()
-		if !errors.Is(err, errUserU32Retry) {
+		if !errors.Is(err, errUserU32Retry) || !fault {
 			return err
 		}
 		// Populate the page, or break copy-on-write, exactly as the
@@ -96,8 +98,14 @@ func (mm *MemoryManager) userU32Locked(addr uint64, at platform.AccessType) (*ui
 
 // LoadU32 atomically reads the 32-bit word at addr.
 func (mm *MemoryManager) LoadU32(addr uint64) (uint32, error) {
+	return mm.loadU32(addr, true)
+}
+
+// loadU32 is LoadU32; without fault, a page that is not present yet is
+// errUserU32Retry.
+func (mm *MemoryManager) loadU32(addr uint64, fault bool) (uint32, error) {
 	var v uint32
-	err := mm.withUserU32(addr, false, func(p *uint32) { v = atomic.LoadUint32(p) })
+	err := mm.withUserU32(addr, false, fault, func(p *uint32) { v = atomic.LoadUint32(p) })
 	return v, err
 }
 
@@ -106,7 +114,7 @@ func (mm *MemoryManager) LoadU32(addr uint64) (uint32, error) {
 // swap happened (Linux: futex_atomic_cmpxchg_inatomic()).
 func (mm *MemoryManager) CompareAndSwapU32(addr uint64, old, new uint32) (uint32, error) {
 	var prev uint32
-	err := mm.withUserU32(addr, true, func(p *uint32) {
+	err := mm.withUserU32(addr, true, true, func(p *uint32) {
 		for {
 			if atomic.CompareAndSwapUint32(p, old, new) {
 				prev = old
@@ -126,8 +134,14 @@ func (mm *MemoryManager) CompareAndSwapU32(addr uint64, old, new uint32) (uint32
 // ReadModifyWriteU32 atomically replaces the word at addr with op(old) and
 // returns old (Linux: arch_futex_atomic_op_inuser()).
 func (mm *MemoryManager) ReadModifyWriteU32(addr uint64, op func(old uint32) uint32) (uint32, error) {
+	return mm.readModifyWriteU32(addr, true, op)
+}
+
+// readModifyWriteU32 is ReadModifyWriteU32; without fault, a page that is
+// not present or still shared copy-on-write is errUserU32Retry.
+func (mm *MemoryManager) readModifyWriteU32(addr uint64, fault bool, op func(old uint32) uint32) (uint32, error) {
 	var old uint32
-	err := mm.withUserU32(addr, true, func(p *uint32) {
+	err := mm.withUserU32(addr, true, fault, func(p *uint32) {
 		for {
 			old = atomic.LoadUint32(p)
 			if atomic.CompareAndSwapUint32(p, old, op(old)) {
@@ -140,5 +154,5 @@ func (mm *MemoryManager) ReadModifyWriteU32(addr uint64, op func(old uint32) uin
 
 // StoreU32 atomically writes the word at addr.
 func (mm *MemoryManager) StoreU32(addr uint64, v uint32) error {
-	return mm.withUserU32(addr, true, func(p *uint32) { atomic.StoreUint32(p, v) })
+	return mm.withUserU32(addr, true, true, func(p *uint32) { atomic.StoreUint32(p, v) })
 }
