@@ -49,7 +49,11 @@ func (t *Task) BlockUntil(ch <-chan struct{}, timer <-chan time.Time) error {
 		return ErrInterrupted
 	}
 	start := time.Now()
-	defer func() { t.blockedSince += time.Since(start) }()
+	t.blocking.Store(true)
+	defer func() {
+		t.blocking.Store(false)
+		t.blockedSince += time.Since(start)
+	}()
 	select {
 	case <-ch:
 		return nil

@@ -218,6 +218,8 @@ type Task struct {
 	utime, stime atomic.Int64
 	lastAccount  time.Time
 	blockedSince time.Duration
+	// blocking is set while the task waits in Block (state S).
+	blocking atomic.Bool
 	// userSince is when the task entered user mode (UnixNano), 0 while
 	// it is in the kernel: the preemption tick reads it.
 	userSince atomic.Int64
