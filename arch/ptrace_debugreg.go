@@ -130,7 +130,9 @@ func bpValid(addr, length, rw uint64) bool {
 			return false
 		}
 	}
-	return addr < MaxUserAddress && addr+length-1 < MaxUserAddress
+	// Linux also checks that addr+length-1 is below TASK_SIZE_MAX; with
+	// addr aligned to length and TASK_SIZE_MAX page-aligned that follows.
+	return addr < MaxUserAddress
 }
 
 // ActiveDR7 returns the DR7 that a platform should load for a tracee whose

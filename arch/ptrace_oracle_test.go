@@ -414,51 +414,82 @@ func TestOracleXState(t *testing.T) {
 
 // TestOracleSyscallInfo compares NewSyscallInfo with what the host
 // returns at every stop of a child that makes a successful call
-// (getppid), a failing one (close(-1)) and one its seccomp filter traces.
+// (getppid), a failing one (close(-1)) and one its seccomp filter traces,
+// and SetSyscallInfo with what the host's PTRACE_SET_SYSCALL_INFO does at
+// those stops.
 func TestOracleSyscallInfo(t *testing.T) {
 	lines := runOracle(t, "syscallinfo", "")
 	seen := map[uint8]bool{}
 	var sawError bool
+	var r Registers
+	var op uint8
+	stop := -1
 	for i, l := range lines {
 		f := strings.Fields(l)
-		if len(f) != 6 || f[0] != "stop" {
-			t.Fatalf("line %d: %q, want stop MSG RET HEX RET8 REGS", i, l)
+		hexField := func(j int) []byte {
+			b, err := hex.DecodeString(f[j])
+			if err != nil {
+				t.Fatalf("line %d: field %d: %v", i, j, err)
+			}
+			return b
 		}
-		msg, _ := strconv.ParseUint(f[1], 10, 64)
-		ret, _ := strconv.Atoi(f[2])
-		ret8, _ := strconv.Atoi(f[4])
-		want, err := hex.DecodeString(f[3])
-		if err != nil {
-			t.Fatal(err)
-		}
-		rb, err := hex.DecodeString(f[5])
-		if err != nil || len(rb) != RegistersSize {
-			t.Fatalf("line %d: bad registers", i)
-		}
-		var r Registers
-		DecodeRegisters(rb, &r)
-		// Which stop this was, as the kernel will know it: the first is
-		// the SIGSTOP signal-delivery stop; a syscall-stop's event message
-		// says entry or exit; a seccomp stop's carries SECCOMP_RET_DATA.
-		op, retData := uint8(unix.PTRACE_SYSCALL_INFO_NONE), uint32(0)
 		switch {
-		case i == 0:
-		case msg == unix.PTRACE_EVENTMSG_SYSCALL_ENTRY:
-			op = unix.PTRACE_SYSCALL_INFO_ENTRY
-		case msg == unix.PTRACE_EVENTMSG_SYSCALL_EXIT:
-			op = unix.PTRACE_SYSCALL_INFO_EXIT
+		case len(f) == 6 && f[0] == "stop":
+			stop++
+			msg, _ := strconv.ParseUint(f[1], 10, 64)
+			ret, _ := strconv.Atoi(f[2])
+			ret8, _ := strconv.Atoi(f[4])
+			want := hexField(3)
+			DecodeRegisters(hexField(5), &r)
+			// Which stop this was, as the kernel will know it: the first
+			// is the SIGSTOP signal-delivery stop; a syscall-stop's event
+			// message says entry or exit; a seccomp stop's carries
+			// SECCOMP_RET_DATA.
+			var retData uint32
+			switch {
+			case stop == 0:
+				op = unix.PTRACE_SYSCALL_INFO_NONE
+			case msg == unix.PTRACE_EVENTMSG_SYSCALL_ENTRY:
+				op = unix.PTRACE_SYSCALL_INFO_ENTRY
+			case msg == unix.PTRACE_EVENTMSG_SYSCALL_EXIT:
+				op = unix.PTRACE_SYSCALL_INFO_EXIT
+			default:
+				op, retData = unix.PTRACE_SYSCALL_INFO_SECCOMP, uint32(msg)
+			}
+			seen[op] = true
+			si := NewSyscallInfo(op, &r, retData)
+			sawError = sawError || si.IsError
+			if got := si.Encode(); !bytes.Equal(got, want) {
+				t.Errorf("stop %d (op %d): Encode() = %x, want (host) %x", stop, op, got, want)
+			}
+			if si.Size() != ret || si.Size() != ret8 {
+				t.Errorf("stop %d (op %d): Size() = %d, want %d (host, also %d with an 8-byte buffer)", stop, op, si.Size(), ret, ret8)
+			}
+		case len(f) == 6 && f[0] == "set":
+			size, _ := strconv.Atoi(f[1])
+			info := hexField(2)
+			errno, _ := strconv.Atoi(f[4])
+			var err error
+			if size < SyscallInfoSize {
+				err = unix.EINVAL // the kernel's check, before it reads
+			} else {
+				err = SetSyscallInfo(&r, op, info)
+			}
+			got := 0
+			if err != nil {
+				got = int(err.(unix.Errno))
+			}
+			if got != errno {
+				t.Errorf("stop %d (op %d): SetSyscallInfo(%x) = %v, want errno %d (host)", stop, op, info[:40], err, errno)
+			}
+			var want Registers
+			DecodeRegisters(hexField(5), &want)
+			if r != want {
+				t.Errorf("stop %d (op %d): after SetSyscallInfo(%x): registers %+v, want (host) %+v", stop, op, info[:40], r, want)
+				r = want
+			}
 		default:
-			op, retData = unix.PTRACE_SYSCALL_INFO_SECCOMP, uint32(msg)
-		}
-		seen[op] = true
-		si := NewSyscallInfo(op, &r, retData)
-		sawError = sawError || si.IsError
-		got := si.Encode()
-		if !bytes.Equal(got, want) {
-			t.Errorf("stop %d (op %d): Encode() = %x, want (host) %x", i, op, got, want)
-		}
-		if si.Size() != ret || si.Size() != ret8 {
-			t.Errorf("stop %d (op %d): Size() = %d, want %d (host, also %d with an 8-byte buffer)", i, op, si.Size(), ret, ret8)
+			t.Fatalf("line %d: %q, want stop MSG RET HEX RET8 REGS or set SIZE INFO RET ERRNO REGS", i, l)
 		}
 	}
 	for op := uint8(0); op <= unix.PTRACE_SYSCALL_INFO_SECCOMP; op++ {

@@ -113,6 +113,54 @@ func (s *SyscallInfo) Encode() []byte {
 	return b[:s.Size()]
 }
 
+// SetSyscallInfo is PTRACE_SET_SYSCALL_INFO (Linux 6.16): it applies
+// struct ptrace_syscall_info b (SyscallInfoSize bytes; the kernel answers
+// EINVAL before reading when the tracer's size is smaller) to the
+// registers r of a tracee whose stop has op stopOp, as NewSyscallInfo
+// would report it (Linux: kernel/ptrace.c:ptrace_set_syscall_info()):
+//   - non-zero flags or reserved byte, an op other than the stop's, or a
+//     stop that is not a syscall or seccomp stop: EINVAL;
+//   - ENTRY and SECCOMP: orig_rax takes nr, which must be a sign-extended
+//     int (ERANGE), and the argument registers take args unless nr is -1
+//     (a call the tracer skips keeps its argument registers);
+//     seccomp's ret_data is ignored;
+//   - EXIT: rax takes rval; with is_error, rval is an int, so rax takes
+//     its low 32 bits sign-extended.
+func SetSyscallInfo(r *Registers, stopOp uint8, b []byte) error {
+	if len(b) < SyscallInfoSize {
+		return unix.EINVAL
+	}
+	op, reserved, flags := b[0], b[1], binary.LittleEndian.Uint16(b[2:])
+	if flags != 0 || reserved != 0 || op != stopOp {
+		return unix.EINVAL
+	}
+	switch op {
+	case unix.PTRACE_SYSCALL_INFO_ENTRY, unix.PTRACE_SYSCALL_INFO_SECCOMP:
+		nr := binary.LittleEndian.Uint64(b[siNrOff:])
+		if uint64(int64(int32(nr))) != nr {
+			return unix.ERANGE
+		}
+		r.OrigRax = nr
+		if int32(nr) != -1 {
+			args := []*uint64{&r.Rdi, &r.Rsi, &r.Rdx, &r.R10, &r.R8, &r.R9}
+			for i, a := range args {
+				*a = binary.LittleEndian.Uint64(b[siArgsOff+8*i:])
+			}
+		}
+		return nil
+	case unix.PTRACE_SYSCALL_INFO_EXIT:
+		rval := binary.LittleEndian.Uint64(b[siRvalOff:])
+		if b[siIsErrorOff] != 0 {
+			// Linux passes an error as an int (x86's
+			// syscall_set_return_value()): only its low 32 bits count.
+			rval = uint64(int64(int32(rval)))
+		}
+		r.Rax = rval
+		return nil
+	}
+	return unix.EINVAL
+}
+
 // PeekSiginfoArgs is struct ptrace_peeksiginfo_args, PTRACE_PEEKSIGINFO's
 // argument: copy Nr siginfos from position Off of the tracee's private
 // queue, or of its process's shared queue with

@@ -529,3 +529,55 @@ func TestDecodePeekSiginfoArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestSetSyscallInfo(t *testing.T) {
+	base := testRegs()
+	base.OrigRax, base.Rax = 39, 0
+	entry := func(nr uint64, args ...uint64) []byte {
+		si := SyscallInfo{Op: unix.PTRACE_SYSCALL_INFO_ENTRY, Nr: nr}
+		copy(si.Args[:], args)
+		return append(si.Encode(), make([]byte, SyscallInfoSize-si.Size())...)
+	}
+	exit := func(rval int64, isError bool) []byte {
+		si := SyscallInfo{Op: unix.PTRACE_SYSCALL_INFO_EXIT, RVal: rval, IsError: isError}
+		return append(si.Encode(), make([]byte, SyscallInfoSize-si.Size())...)
+	}
+	withByte := func(b []byte, i int, v byte) []byte { b[i] = v; return b }
+	for _, c := range []struct {
+		name    string
+		stop    uint8
+		b       []byte
+		wantErr error
+		want    func(r *Registers)
+	}{
+		{"entry", unix.PTRACE_SYSCALL_INFO_ENTRY, entry(110, 1, 2, 3, 4, 5, 6), nil, func(r *Registers) {
+			r.OrigRax, r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9 = 110, 1, 2, 3, 4, 5, 6
+		}},
+		{"entry skip keeps args", unix.PTRACE_SYSCALL_INFO_ENTRY, entry(1<<64-1, 9, 9), nil, func(r *Registers) { r.OrigRax = 1<<64 - 1 }},
+		{"entry nr not an int", unix.PTRACE_SYSCALL_INFO_ENTRY, entry(1 << 32), unix.ERANGE, nil},
+		{"seccomp is entry", unix.PTRACE_SYSCALL_INFO_SECCOMP, withByte(entry(2, 7), 0, unix.PTRACE_SYSCALL_INFO_SECCOMP), nil, func(r *Registers) {
+			r.OrigRax, r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9 = 2, 7, 0, 0, 0, 0, 0
+		}},
+		{"exit value", unix.PTRACE_SYSCALL_INFO_EXIT, exit(1<<40, false), nil, func(r *Registers) { r.Rax = 1 << 40 }},
+		{"exit error", unix.PTRACE_SYSCALL_INFO_EXIT, exit(-int64(unix.EPERM), true), nil, func(r *Registers) { r.Rax = ^uint64(unix.EPERM - 1) }},
+		{"exit error is an int", unix.PTRACE_SYSCALL_INFO_EXIT, exit(1<<32|5, true), nil, func(r *Registers) { r.Rax = 5 }},
+		{"op differs from the stop", unix.PTRACE_SYSCALL_INFO_EXIT, entry(1), unix.EINVAL, nil},
+		{"no syscall stop", unix.PTRACE_SYSCALL_INFO_NONE, withByte(entry(1), 0, 0), unix.EINVAL, nil},
+		{"flags", unix.PTRACE_SYSCALL_INFO_ENTRY, withByte(entry(1), 2, 1), unix.EINVAL, nil},
+		{"reserved", unix.PTRACE_SYSCALL_INFO_ENTRY, withByte(entry(1), 1, 1), unix.EINVAL, nil},
+		{"short", unix.PTRACE_SYSCALL_INFO_ENTRY, entry(1)[:80], unix.EINVAL, nil},
+	} {
+		r := base
+		err := SetSyscallInfo(&r, c.stop, c.b)
+		if err != c.wantErr {
+			t.Errorf("%s: SetSyscallInfo = %v, want %v", c.name, err, c.wantErr)
+		}
+		want := base
+		if c.want != nil {
+			c.want(&want)
+		}
+		if r != want {
+			t.Errorf("%s: registers %+v, want %+v", c.name, r, want)
+		}
+	}
+}

@@ -1,11 +1,11 @@
-// ptrace_oracle is the host-kernel oracle for arch/ptrace.go's tests.
+// ptrace_oracle is the host-kernel oracle for arch/ptrace*.go's tests.
 //
 // "consts" prints ABI sizes, offsets and constants from the C headers, one
 // "NAME VALUE" pair a line. "script" forks a child that stops itself, then
 // runs the requests read from stdin against it (one a line, see run_op) and
 // prints one result line for each. "syscallinfo" prints what
 // PTRACE_GET_SYSCALL_INFO returns at the stops of a few system calls of a
-// child. Built static by the test; it needs nothing but a Linux host.
+// child, and what PTRACE_SET_SYSCALL_INFO does there. Built static by the test; it needs nothing but a Linux host.
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
@@ -24,6 +24,10 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef PTRACE_SET_SYSCALL_INFO
+#define PTRACE_SET_SYSCALL_INFO 0x4212 // Linux 6.16; newer than some headers
+#endif
 
 // <sys/ptrace.h> and <linux/ptrace.h> clash; the requests are called
 // through syscall(2) so the kernel's return value and errno are seen as
@@ -220,6 +224,57 @@ static void print_info(pid_t pid) {
 	printf("\n");
 }
 
+// try_set runs PTRACE_SET_SYSCALL_INFO at a stop with a few variants of the
+// stop's own info: a short size, a non-zero flags or reserved byte, a
+// different op, a system call number that is no int, and a valid change
+// the child does not notice (r9 at entry, a return value it ignores at
+// exit). Each prints "set SIZE INFOHEX RET ERRNO REGSHEX", the registers
+// read after the request.
+static void try_set(pid_t pid) {
+	struct ptrace_syscall_info info, v;
+	memset(&info, 0, sizeof(info));
+	if (xptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(info), (unsigned long)&info) < 0)
+		return;
+	for (int i = 0; i < 7; i++) {
+		unsigned long size = sizeof(v);
+		v = info;
+		switch (i) {
+		case 0: size = sizeof(v) - 8; break;
+		case 1: ((unsigned char *)&v)[2] = 1; break; // flags
+		case 2: ((unsigned char *)&v)[1] = 1; break; // reserved
+		case 3: v.op = info.op == PTRACE_SYSCALL_INFO_ENTRY ? PTRACE_SYSCALL_INFO_EXIT : PTRACE_SYSCALL_INFO_ENTRY; break;
+		case 4: v.entry.nr = 1ULL << 32; break;
+		case 5: v.entry.nr = (unsigned long long)-1; v.entry.args[0] = 77; break;
+		case 6:
+			if (info.op == PTRACE_SYSCALL_INFO_EXIT) {
+				v.exit.rval = 7;
+				v.exit.is_error = 1;
+			} else {
+				v.entry.args[5] = 0x5555;
+			}
+			break;
+		}
+		if (i == 5) {
+			// A real -1 would skip the child's system call; do it only
+			// on a copy of the request whose op the kernel refuses.
+			v.op = PTRACE_SYSCALL_INFO_NONE;
+		}
+		errno = 0;
+		long r = xptrace(PTRACE_SET_SYSCALL_INFO, pid, size, (unsigned long)&v);
+		int e = r < 0 ? errno : 0;
+		struct user_regs_struct regs;
+		if (xptrace(PTRACE_GETREGS, pid, 0, (unsigned long)&regs) < 0) {
+			perror("PTRACE_GETREGS");
+			exit(2);
+		}
+		printf("set %lu ", size);
+		hex((unsigned char *)&v, sizeof(v));
+		printf(" %ld %d ", r, e);
+		hex((unsigned char *)&regs, sizeof(regs));
+		printf("\n");
+	}
+}
+
 static int syscallinfo(void) {
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -248,6 +303,7 @@ static int syscallinfo(void) {
 		if (WIFEXITED(st) || WIFSIGNALED(st))
 			break;
 		print_info(pid);
+		try_set(pid);
 	}
 	return 0;
 }
