@@ -5,7 +5,8 @@
 // runs the requests read from stdin against it (one a line, see run_op) and
 // prints one result line for each. "syscallinfo" prints what
 // PTRACE_GET_SYSCALL_INFO returns at the stops of a few system calls of a
-// child, and what PTRACE_SET_SYSCALL_INFO does there. Built static by the test; it needs nothing but a Linux host.
+// child, and what PTRACE_SET_SYSCALL_INFO does there. "forkdr" prints the
+// debug registers of a traced process and of the child it forks. Built static by the test; it needs nothing but a Linux host.
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
@@ -308,6 +309,60 @@ static int syscallinfo(void) {
 	return 0;
 }
 
+// forkdr sets DR0, DR6 and DR7 of a traced process, lets it fork under
+// PTRACE_O_TRACEFORK and prints the debug registers of both as
+// "dr N PARENT CHILD" lines.
+static int forkdr(void) {
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return 2;
+	}
+	if (pid == 0) {
+		if (xptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
+			_exit(3);
+		syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+		pid_t c = fork();
+		if (c == 0)
+			_exit(0);
+		waitpid(c, NULL, 0);
+		_exit(0);
+	}
+	int st;
+	unsigned long child, v;
+	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st))
+		return 2;
+	unsigned long dr = offsetof(struct user, u_debugreg);
+	if (xptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL) < 0 ||
+	    xptrace(PTRACE_POKEUSR, pid, dr, 0x1000) < 0 ||
+	    xptrace(PTRACE_POKEUSR, pid, dr + 6 * 8, 0x4001) < 0 ||
+	    xptrace(PTRACE_POKEUSR, pid, dr + 7 * 8, 0x90001) < 0 ||
+	    xptrace(PTRACE_CONT, pid, 0, 0) < 0) {
+		perror("ptrace");
+		return 2;
+	}
+	if (waitpid(pid, &st, 0) != pid || st >> 8 != (SIGTRAP | PTRACE_EVENT_FORK << 8) ||
+	    xptrace(PTRACE_GETEVENTMSG, pid, 0, (unsigned long)&child) < 0 ||
+	    waitpid(child, &st, __WALL) != (pid_t)child) {
+		fprintf(stderr, "no fork event: %#x\n", st);
+		return 2;
+	}
+	for (int n = 0; n < 8; n++) {
+		printf("dr %d", n);
+		pid_t who[2] = {pid, child};
+		for (int i = 0; i < 2; i++) {
+			if (xptrace(PTRACE_PEEKUSR, who[i], dr + 8 * n, (unsigned long)&v) < 0)
+				printf(" err");
+			else
+				printf(" %lu", v);
+		}
+		printf("\n");
+	}
+	kill(child, SIGKILL);
+	kill(pid, SIGKILL);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
 	if (argc == 2 && !strcmp(argv[1], "consts"))
@@ -316,6 +371,8 @@ int main(int argc, char **argv) {
 		return script();
 	if (argc == 2 && !strcmp(argv[1], "syscallinfo"))
 		return syscallinfo();
-	fprintf(stderr, "usage: %s consts|script|syscallinfo\n", argv[0]);
+	if (argc == 2 && !strcmp(argv[1], "forkdr"))
+		return forkdr();
+	fprintf(stderr, "usage: %s consts|script|syscallinfo|forkdr\n", argv[0]);
 	return 2;
 }
