@@ -620,3 +620,53 @@ func (t *Task) futexWaitSyscall(addr uint64, private bool, val, bitset uint32, d
 	}
 	return 0, ERESTART_RESTARTBLOCK
 }
+
+// robustFutexDeath releases a robust futex that the exiting task t may
+// hold (Linux: kernel/futex/core.c:handle_futex_death()): if t owns the
+// word at addr, FUTEX_OWNER_DIED is set with a compare-and-swap, which
+// races safely with the other threads' lock operations, and a waiter is
+// woken if the word says there are any. pendingOp marks the list's
+// op_pending entry: a plain futex found unowned there may have been
+// released by t between the unlock and the list update, with a waiter left
+// asleep, so one is woken. pi marks a priority-inheritance futex, whose
+// waiters exit_pi_state() would wake.
+//
+// The exit path calls it for each entry of the robust list, with pi from
+// bit 0 of the entry.
+func (t *Task) robustFutexDeath(addr uint64, pi, pendingOp bool) {
+	for try := 0; try < userU32MaxTries; try++ {
+		uval, err := t.mm.LoadU32(addr)
+		if err != nil {
+			return
+		}
+		owner := int32(uval & robustFutexTIDMask)
+		if pendingOp && !pi && owner == 0 {
+			t.k.futexWake(t, addr, 1)
+			return
+		}
+		if owner != t.tid {
+			return
+		}
+		mval := uval&robustFutexWaiters | robustFutexOwnerDied
+		prev, err := t.mm.CompareAndSwapU32(addr, uval, mval)
+		if err != nil {
+			return
+		}
+		if prev != uval {
+			// Another thread changed the word meanwhile (set
+			// FUTEX_WAITERS): look again.
+			continue
+		}
+		if !pi && uval&robustFutexWaiters != 0 {
+			t.k.futexWake(t, addr, 1)
+		}
+		return
+	}
+}
+
+// Robust futex word bits (Linux: include/uapi/linux/futex.h).
+const (
+	robustFutexWaiters   = 0x80000000
+	robustFutexOwnerDied = 0x40000000
+	robustFutexTIDMask   = 0x3fffffff
+)

@@ -34,6 +34,7 @@ int main(void) {
 	P(FUTEX_WAKE_OP); P(FUTEX_LOCK_PI); P(FUTEX_WAIT_BITSET);
 	P(FUTEX_WAKE_BITSET); P(FUTEX_WAIT_REQUEUE_PI); P(FUTEX_LOCK_PI2);
 	P(FUTEX_PRIVATE_FLAG); P(FUTEX_CLOCK_REALTIME); P(FUTEX_BITSET_MATCH_ANY);
+	P(FUTEX_WAITERS); P(FUTEX_OWNER_DIED); P(FUTEX_TID_MASK);
 	P(FUTEX_OP_SET); P(FUTEX_OP_ADD); P(FUTEX_OP_OR); P(FUTEX_OP_ANDN);
 	P(FUTEX_OP_XOR); P(FUTEX_OP_OPARG_SHIFT);
 	P(FUTEX_OP_CMP_EQ); P(FUTEX_OP_CMP_NE); P(FUTEX_OP_CMP_LT);
@@ -104,6 +105,9 @@ func TestABIConstantsAgainstHeaders(t *testing.T) {
 		{"FUTEX_PRIVATE_FLAG", futexPrivateFlag},
 		{"FUTEX_CLOCK_REALTIME", futexClockRealtime},
 		{"FUTEX_BITSET_MATCH_ANY", futexBitsetMatchAny},
+		{"FUTEX_WAITERS", robustFutexWaiters},
+		{"FUTEX_OWNER_DIED", robustFutexOwnerDied},
+		{"FUTEX_TID_MASK", robustFutexTIDMask},
 		{"FUTEX_OP_SET", futexWakeOpSet},
 		{"FUTEX_OP_ADD", futexWakeOpAdd},
 		{"FUTEX_OP_OR", futexWakeOpOr},

@@ -413,3 +413,40 @@ func TestFutexOnAbsentPages(t *testing.T) {
 		t.Errorf("WAKE_OP ADD 5 on a fresh page left %d, want 5", v)
 	}
 }
+
+func TestRobustFutexDeath(t *testing.T) {
+	t1, t2 := newThreadPair(t)
+	mm := t1.mm
+	const w = robustFutexWaiters
+	tests := []struct {
+		name      string
+		word      uint32
+		pi, pend  bool
+		wantWord  uint32
+		wantWoken bool
+	}{
+		{"owned, waiters", 1 | w, false, false, robustFutexOwnerDied | w, true},
+		{"owned, no waiters", 1, false, false, robustFutexOwnerDied, false},
+		{"owned PI, waiters: woken by the PI code", 1 | w, true, false, robustFutexOwnerDied | w, false},
+		{"owned by another thread", 2 | w, false, false, 2 | w, false},
+		{"pending op, unowned", 0, false, true, 0, true},
+		{"unowned, not pending", 0, false, false, 0, false},
+	}
+	for _, tc := range tests {
+		mm.StoreU32(dataAddr+16, tc.word)
+		done := futexWaitAsync(t2, dataAddr+16, false, tc.word, futexBitsetMatchAny, nil)
+		waitFutexWaiters(t, mm, dataAddr+16, false, 1)
+		t1.robustFutexDeath(dataAddr+16, tc.pi, tc.pend)
+		if got, _ := mm.LoadU32(dataAddr + 16); got != tc.wantWord {
+			t.Errorf("%s: word %#x, want %#x", tc.name, got, tc.wantWord)
+		}
+		woken := true
+		if n, _ := futexWakeAddr(mm, dataAddr+16, false, 1, futexBitsetMatchAny); n == 1 {
+			woken = false // still waiting: the test's own wake released it
+		}
+		if woken != tc.wantWoken {
+			t.Errorf("%s: waiter woken %v, want %v", tc.name, woken, tc.wantWoken)
+		}
+		<-done
+	}
+}
