@@ -13,7 +13,9 @@ import "golang.org/x/sys/unix"
 //   - 6: DR6 in Linux's "positive polarity" (thread.virtual_dr6): the
 //     value ptrace shows XOR DR6Reserved, so that the zero value is a
 //     thread that has seen no debug exception, which reads as DR6Reserved;
-//   - 7: DR7 exactly as the tracer wrote it, reserved bits included.
+//   - 7: DR7 exactly as the tracer wrote it, reserved bits
+//     (DR_CONTROL_RESERVED) included: Linux ignores them when it decodes
+//     the breakpoints but stores and shows them.
 //
 // Linux keeps, per breakpoint, a perf event that exists from the first
 // write to DRn, or from the first DR7 write that enables it, and
@@ -38,10 +40,6 @@ const NumBreakpoints = 4
 const (
 	// DR6TrapBits are B0-B3: which breakpoint fired.
 	DR6TrapBits = 0xf
-	// DR7Reserved are the DR7 bits ptrace ignores when it decodes the
-	// breakpoints (DR_CONTROL_RESERVED on x86-64); a tracer may still
-	// write them, and reads them back.
-	DR7Reserved     = 0xffffffff0000fc00
 	dr7EnableBits   = 0x3 // L and G of one breakpoint, at 2*n
 	dr7ControlShift = 16  // RW of breakpoint n at 16+4n, LEN at 18+4n
 	dr7ControlBits  = 0xf

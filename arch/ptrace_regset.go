@@ -19,8 +19,8 @@ import (
 //	NT_386_IOPERM  the I/O permission bitmap, 8192 bytes; ringbox tasks
 //	               have none, so reads are ENXIO and writes EOPNOTSUPP
 //
-// Any other note type is EINVAL, as NT_386_TLS and NT_X86_SHSTK are for a
-// 64-bit task without shadow stacks on Linux.
+// Any other note type is EINVAL, as NT_386_TLS (32-bit view only) is for a
+// 64-bit tracee on Linux, and NT_X86_SHSTK is without user shadow stacks.
 //
 // The kernel's side of a request is:
 //
