@@ -39,7 +39,7 @@ const NumBreakpoints = 4
 // arch/x86/include/uapi/asm/debugreg.h).
 const (
 	// DR6TrapBits are B0-B3: which breakpoint fired.
-	DR6TrapBits = 0xf
+	DR6TrapBits     = 0xf
 	dr7EnableBits   = 0x3 // L and G of one breakpoint, at 2*n
 	dr7ControlShift = 16  // RW of breakpoint n at 16+4n, LEN at 18+4n
 	dr7ControlBits  = 0xf
