@@ -101,6 +101,8 @@ type futexWaiter struct {
 	// bucket is where the waiter is queued; requeue moves it with both
 	// buckets locked.
 	bucket atomic.Pointer[futexBucket]
+	// woken receives a token when a waker dequeues the waiter.
+	woken chan struct{}
 
 	// The fields below are protected by the lock of bucket.
 
@@ -108,9 +110,6 @@ type futexWaiter struct {
 	bitset     uint32
 	queued     bool
 	prev, next *futexWaiter
-
-	// woken receives a token when a waker dequeues the waiter.
-	woken chan struct{}
 }
 
 // futexBucket is one chain of the futex hash table, in FIFO order.

@@ -30,6 +30,19 @@ import (
 // so a 1 ns periodic timer cannot spin a host CPU.
 const minTimerPeriod = 50 * time.Microsecond
 
+// A CPU-clock timer that is not due yet looks again after at least
+// cpuTimerRecheck, doubled each time the clock has not moved (its threads
+// are blocked), up to cpuTimerRecheck << cpuTimerMaxBackoff: an idle
+// process's timer costs a few wake-ups a second, and fires at most that
+// late once the process runs again.
+//
+// TODO(ringbox): Linux checks CPU timers on each tick of a running
+// thread, so they are never later than a tick.
+const (
+	cpuTimerRecheck    = time.Millisecond
+	cpuTimerMaxBackoff = 7
+)
+
 // ktimer is a one-shot or periodic timer on a kclock (Linux: struct
 // hrtimer, struct cpu_timer).
 type ktimer struct {
@@ -52,6 +65,11 @@ type ktimer struct {
 	gen uint64
 	// gt is the pending Go timer. Protected by mu.
 	gt *time.Timer
+	// lastCheck is the clock's value at the last early look, and
+	// backoff how many looks in a row found it unchanged (CPU clocks).
+	// Protected by mu.
+	lastCheck int64
+	backoff   int
 }
 
 // setLocked arms the timer for expiry (0 disarms) with interval.
@@ -112,7 +130,17 @@ func (kt *ktimer) expire(gen uint64) {
 	if now < kt.expiry {
 		// A CPU clock still short, or CLOCK_REALTIME behind Go's
 		// monotonic timer: look again when it may be due.
-		kt.startLocked(kt.delayLocked(now))
+		d := kt.delayLocked(now)
+		if kt.clock.cpu {
+			if now == kt.lastCheck {
+				kt.backoff = min(kt.backoff+1, cpuTimerMaxBackoff)
+			} else {
+				kt.backoff = 0
+			}
+			kt.lastCheck = now
+			d = max(d, cpuTimerRecheck<<kt.backoff)
+		}
+		kt.startLocked(d)
 		return
 	}
 	overrun := kt.forwardLocked(now)
