@@ -179,14 +179,14 @@ func (e *epollFile) forward(wake func()) (stop func()) {
 
 // released reports whether f's last reference is gone.
 func released(f File) bool {
-	r, ok := f.(interface{ released() bool })
+	r, ok := f.(releaser)
 	return ok && r.released()
 }
 
 // canPoll reports whether f can be watched (Linux: file_can_poll(), false
 // for files without a poll method: regular files, /dev/null).
 func canPoll(f File) bool {
-	p, ok := f.(interface{ pollable() bool })
+	p, ok := f.(pollabler)
 	return !ok || p.pollable()
 }
 

@@ -62,6 +62,25 @@ type File interface {
 	DecRef()
 }
 
+// Optional behaviours of a File, found by type assertion, as Linux finds
+// them in the file_operations a file type fills in.
+type (
+	// truncater files take ftruncate(2) (regular files).
+	truncater interface {
+		Truncate(t *Task, size int64) error
+	}
+	// syncer files take fsync(2).
+	syncer interface{ Sync() error }
+	// pollabler files say whether epoll may watch them; files without
+	// the method can be watched.
+	pollabler interface{ pollable() bool }
+	// filler files return short reads only at their end (fillsReads).
+	filler interface{ fillsReads() bool }
+	// releaser files say whether their last reference is gone (the
+	// fileRefs they embed).
+	releaser interface{ released() bool }
+)
+
 // Poll events beyond x/sys/unix's POLL* set. Linux's EPOLL* values equal
 // the POLL* ones on x86-64 (include/uapi/asm-generic/poll.h).
 const (

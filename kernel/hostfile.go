@@ -152,7 +152,7 @@ func (h *hostFile) Write(t *Task, src []byte) (int, error) {
 			total += n
 		}
 		if err == unix.EPIPE {
-			t.sendSIGPIPE()
+			t.sendSelfSignal(unix.SIGPIPE)
 		}
 		if err != nil {
 			if total > 0 {
@@ -197,6 +197,13 @@ func (h *hostFile) Seek(t *Task, off int64, whence int) (int64, error) {
 
 // Seekable implements File.Seekable.
 func (h *hostFile) Seekable() bool { return h.seekable }
+
+// Truncate implements ftruncate(2) on the host file (a regular file
+// behind stdout, say); the host refuses the others with EINVAL.
+func (h *hostFile) Truncate(t *Task, size int64) error { return unix.Ftruncate(h.fd, size) }
+
+// Sync implements fsync(2) on the host file.
+func (h *hostFile) Sync() error { return unix.Fsync(h.fd) }
 
 // pollable tells epoll_ctl whether the host file can be watched.
 func (h *hostFile) pollable() bool { return h.canPoll }

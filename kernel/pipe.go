@@ -299,7 +299,7 @@ func (f *pipeFile) Write(t *Task, src []byte) (int, error) {
 	p.mu.Lock()
 	if p.readers == 0 {
 		p.mu.Unlock()
-		t.sendSIGPIPE()
+		t.sendSelfSignal(unix.SIGPIPE)
 		return 0, unix.EPIPE
 	}
 	// The part of the write beyond whole pages goes into the last slot
@@ -310,7 +310,7 @@ func (f *pipeFile) Write(t *Task, src []byte) (int, error) {
 	for done < len(src) {
 		if p.readers == 0 {
 			p.mu.Unlock()
-			t.sendSIGPIPE()
+			t.sendSelfSignal(unix.SIGPIPE)
 			if done > 0 {
 				p.rq.Notify()
 				return done, nil
@@ -347,15 +347,15 @@ func (f *pipeFile) Write(t *Task, src []byte) (int, error) {
 	return done, nil
 }
 
-// sendSIGPIPE sends the SIGPIPE that goes with EPIPE to the writing
-// thread (Linux: send_sig(SIGPIPE, current, 0), an SI_USER signal from
-// the task itself).
-func (t *Task) sendSIGPIPE() {
-	info := &arch.SignalInfo{Signo: int32(unix.SIGPIPE), Code: arch.SI_USER}
+// sendSelfSignal sends sig to the calling thread as Linux's
+// send_sig(sig, current, 0) does: an SI_USER signal from the task itself,
+// the SIGPIPE that goes with EPIPE or the SIGXFSZ with EFBIG.
+func (t *Task) sendSelfSignal(sig unix.Signal) {
+	info := &arch.SignalInfo{Signo: int32(sig), Code: arch.SI_USER}
 	info.SetPid(t.tg.tgid)
 	info.SetUid(t.creds.RealUID)
 	if err := t.SendSignal(info); err != nil {
-		t.log.Warn("cannot send SIGPIPE")
+		t.log.Warn("cannot send a signal to the task itself", zapSignal(sig))
 	}
 }
 

@@ -123,8 +123,8 @@ func dup3(t *Task, oldfd, newfd, flags int) (uint64, error) {
 // sysFcntl implements fcntl(2) (Linux: fs/fcntl.c:do_fcntl()).
 //
 // TODO(ringbox): record locks (F_GETLK, F_SETLK, F_SETLKW, F_OFD_*),
-// F_GETOWN/F_SETOWN, F_GETSIG/F_SETSIG, leases, F_NOTIFY and seals are
-// EINVAL until the filesystem; Linux implements them.
+// F_GETOWN/F_SETOWN, F_GETSIG/F_SETSIG, leases and F_NOTIFY are EINVAL
+// until the filesystem; Linux implements them.
 func sysFcntl(t *Task, a *syscallArgs) (uint64, error) {
 	fd, cmd, arg := a.int(0), a.int(1), a.u(2)
 	f, cloexec := t.fdt.getWithFlags(fd)
@@ -167,6 +167,28 @@ func sysFcntl(t *Task, a *syscallArgs) (uint64, error) {
 		return uint64(f.Flags()), nil
 	case unix.F_SETFL:
 		return 0, f.SetFlags(int(int32(arg)))
+	case unix.F_ADD_SEALS:
+		// The write access comes first, even on a file that is no
+		// memfd (Linux: memfd_add_seals()).
+		if !writable(f) {
+			return 0, unix.EPERM
+		}
+		if uint32(arg)&^memfdAllSeals != 0 {
+			return 0, unix.EINVAL
+		}
+		mf, ok := f.(*memFD)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		return 0, mf.inode.addSeals(uint32(arg))
+	case unix.F_GET_SEALS:
+		mf, ok := f.(*memFD)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		mf.inode.mu.Lock()
+		defer mf.inode.mu.Unlock()
+		return uint64(mf.inode.seals), nil
 	case unix.F_GETPIPE_SZ, unix.F_SETPIPE_SZ:
 		pf, ok := f.(*pipeFile)
 		if !ok {

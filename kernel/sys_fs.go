@@ -20,6 +20,9 @@ func init() {
 	register(unix.SYS_FSTAT, "fstat", sysFstat, argFD, argHex)
 	register(unix.SYS_NEWFSTATAT, "newfstatat", sysNewfstatat, argFD, argPath, argHex, argHex)
 	register(unix.SYS_STAT, "stat", sysStat, argPath, argHex)
+	register(unix.SYS_FTRUNCATE, "ftruncate", sysFtruncate, argFD, argInt)
+	register(unix.SYS_FSYNC, "fsync", sysFsync, argFD)
+	register(unix.SYS_FDATASYNC, "fdatasync", sysFsync, argFD)
 	register(unix.SYS_LSTAT, "lstat", sysStat, argPath, argHex)
 	register(unix.SYS_READLINK, "readlink", sysReadlink, argPath, argHex, argInt)
 	register(unix.SYS_READLINKAT, "readlinkat", sysReadlinkat, argFD, argPath, argHex, argInt)
@@ -127,7 +130,7 @@ func readInto(t *Task, f File, rd rwReader, addr, n uint64) (uint64, error) {
 // the data (Linux: /dev/zero, regular files), so that a large read can be
 // served in several chunks without blocking.
 func fillsReads(f File) bool {
-	r, ok := f.(interface{ fillsReads() bool })
+	r, ok := f.(filler)
 	return ok && r.fillsReads()
 }
 
@@ -452,6 +455,41 @@ func sysIoctl(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, f.SetFlags(fl)
 	}
 	return f.Ioctl(t, req, a.u(2))
+}
+
+// sysFtruncate implements ftruncate(2): EINVAL for a negative length,
+// then EBADF, then EINVAL unless a regular file open for writing (Linux:
+// fs/open.c:do_sys_ftruncate()).
+func sysFtruncate(t *Task, a *syscallArgs) (uint64, error) {
+	size := a.i64(1)
+	if size < 0 {
+		return 0, unix.EINVAL
+	}
+	f := t.getFile(a.int(0))
+	if f == nil {
+		return 0, unix.EBADF
+	}
+	defer f.DecRef()
+	tr, ok := f.(truncater)
+	if !ok || !writable(f) {
+		return 0, unix.EINVAL
+	}
+	return 0, tr.Truncate(t, size)
+}
+
+// sysFsync implements fsync(2) and fdatasync(2): EINVAL for files that
+// cannot be synchronized (pipes, devices).
+func sysFsync(t *Task, a *syscallArgs) (uint64, error) {
+	f := t.getFile(a.int(0))
+	if f == nil {
+		return 0, unix.EBADF
+	}
+	defer f.DecRef()
+	s, ok := f.(syncer)
+	if !ok {
+		return 0, unix.EINVAL
+	}
+	return 0, s.Sync()
 }
 
 func sysFstat(t *Task, a *syscallArgs) (uint64, error) {
