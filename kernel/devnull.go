@@ -1,6 +1,9 @@
 package kernel
 
 import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
 	"strings"
 	"time"
 
@@ -8,8 +11,8 @@ import (
 )
 
 // The memory character devices that need no filesystem behind them
-// (Linux: drivers/char/mem.c; devices(7): null(4), zero(4), full(4)).
-// openat(2) finds them by path until the VFS exists.
+// (Linux: drivers/char/mem.c and drivers/char/random.c; null(4), zero(4),
+// full(4), random(4)). openat(2) finds them by path until the VFS exists.
 
 // memDevKind says which device a memDevFile is.
 type memDevKind uint8
@@ -18,6 +21,8 @@ const (
 	devNull memDevKind = iota
 	devZero
 	devFull
+	devRandom
+	devURandom
 )
 
 // memDev describes one device: its path, minor number (major 1) and the
@@ -30,6 +35,8 @@ var memDevs = []struct {
 	{devNull, "/dev/null", 3},
 	{devZero, "/dev/zero", 5},
 	{devFull, "/dev/full", 7},
+	{devRandom, "/dev/random", 8},
+	{devURandom, "/dev/urandom", 9},
 }
 
 // memDevMajor is the major number of the memory devices.
@@ -53,11 +60,19 @@ type memDevFile struct {
 // DecRef implements File.DecRef.
 func (f *memDevFile) DecRef() { f.decRef() }
 
-// Read implements File.Read: EOF from /dev/null, zeros from the others
-// (Linux: read_null(), read_zero(); /dev/full reads as /dev/zero).
+// Read implements File.Read: EOF from /dev/null, random bytes from the
+// random devices, zeros from the others (Linux: read_null(),
+// read_zero(); /dev/full reads as /dev/zero). The random devices never
+// block: Linux's pool is initialized long before a sandbox runs.
 func (f *memDevFile) Read(t *Task, dst []byte) (int, error) {
-	if f.kind == devNull {
+	switch f.kind {
+	case devNull:
 		return 0, nil
+	case devRandom, devURandom:
+		if _, err := rand.Read(dst); err != nil {
+			return 0, fmt.Errorf("reading host randomness: %w", err)
+		}
+		return len(dst), nil
 	}
 	clear(dst)
 	return len(dst), nil
@@ -65,6 +80,10 @@ func (f *memDevFile) Read(t *Task, dst []byte) (int, error) {
 
 // Write implements File.Write: everything is taken, except by /dev/full,
 // which is always full, even for an empty write (Linux: write_full()).
+// What the random devices are given is dropped.
+//
+// TODO(ringbox): Linux mixes data written to the random devices into its
+// pool (without crediting entropy).
 func (f *memDevFile) Write(t *Task, src []byte) (int, error) {
 	if f.kind == devFull {
 		return 0, unix.ENOSPC
@@ -88,8 +107,26 @@ func (f *memDevFile) Seek(t *Task, off int64, whence int) (int64, error) { retur
 // Seekable implements File.Seekable.
 func (f *memDevFile) Seekable() bool { return true }
 
-// Ioctl implements File.Ioctl.
-func (f *memDevFile) Ioctl(t *Task, req, arg uint64) (uint64, error) { return 0, unix.ENOTTY }
+// Ioctl implements File.Ioctl: the random devices report a full pool to
+// RNDGETENTCNT and refuse other requests with EINVAL (Linux:
+// random_ioctl()).
+//
+// TODO(ringbox): the privileged RND* requests (RNDADDENTROPY...) are
+// EINVAL, not EPERM or implemented.
+func (f *memDevFile) Ioctl(t *Task, req, arg uint64) (uint64, error) {
+	if f.kind != devRandom && f.kind != devURandom {
+		return 0, unix.ENOTTY
+	}
+	if req != unix.RNDGETENTCNT {
+		return 0, unix.EINVAL
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], randomPoolBits)
+	return 0, t.CopyOut(arg, b[:])
+}
+
+// randomPoolBits is the entropy count an initialized Linux reports.
+const randomPoolBits = 256
 
 // Stat implements File.Stat: a character device 1:minor, mode 0666,
 // owned by root, as udev creates them.
@@ -112,8 +149,8 @@ func (f *memDevFile) Stat(t *Task) (unix.Stat_t, error) {
 func (f *memDevFile) Readiness(mask uint32) uint32 { return defaultPollMask & mask }
 
 // pollable makes epoll_ctl refuse the devices with EPERM: they have no
-// poll method (Linux: file_can_poll()).
-func (f *memDevFile) pollable() bool { return false }
+// poll method (Linux: file_can_poll()), except /dev/random.
+func (f *memDevFile) pollable() bool { return f.kind == devRandom }
 
 // EventRegister implements File.EventRegister; readiness never changes.
 func (f *memDevFile) EventRegister(w *Waiter, mask uint32) {}
@@ -180,6 +217,14 @@ func openFile(t *Task, dirfd int, path string, flags int) (File, error) {
 		}
 	}
 	name, trailingSlash := cleanPath(path)
+	if name == "/dev/tty" {
+		// TODO(ringbox): no process has a controlling terminal yet,
+		// which is what ENXIO means here (Linux: tty_open_current_tty()).
+		return nil, unix.ENXIO
+	}
+	if pf, handled, err := openProc(t, name, flags); handled {
+		return pf, err
+	}
 	for _, d := range memDevs {
 		if name != d.path {
 			continue

@@ -30,7 +30,7 @@ const (
 )
 
 // testPaths are NUL-terminated strings at pathsAddr.
-var testPaths = []string{"/dev/null", "", "/dev/null/", "dev/null", "/nonexistent", "/dev/./zero", "/dev/full"}
+var testPaths = []string{"/dev/null", "", "/dev/null/", "dev/null", "/nonexistent", "/dev/./zero", "/dev/full", "/dev/urandom", "/dev/tty"}
 
 // pathAddr returns the address of testPaths[i].
 func pathAddr(i int) uint64 {

@@ -369,6 +369,20 @@ func TestMemDevices(t *testing.T) {
 	}
 }
 
+func TestRandomDevicesAndTTY(t *testing.T) {
+	cases := []syscallCase{
+		{"open /dev/urandom", []uint64{unix.SYS_OPEN, pathAddr(7), unix.O_RDWR}, 7},
+		{"read", []uint64{unix.SYS_READ, 7, bufAddr, 100}, 100},
+		{"write is taken", []uint64{unix.SYS_WRITE, 7, bufAddr, 3}, 3},
+		{"RNDGETENTCNT", []uint64{unix.SYS_IOCTL, 7, unix.RNDGETENTCNT, bufAddr}, 0},
+		{"unknown ioctl", []uint64{unix.SYS_IOCTL, 7, 0x1234, bufAddr}, errno(unix.EINVAL)},
+		{"no epoll for /dev/urandom", []uint64{unix.SYS_EPOLL_CREATE1, 0}, 8},
+		{"epoll_ctl", []uint64{unix.SYS_EPOLL_CTL, 8, unix.EPOLL_CTL_ADD, 7, iovAddr}, errno(unix.EPERM)},
+		{"no controlling terminal", []uint64{unix.SYS_OPEN, pathAddr(8), unix.O_RDWR}, errno(unix.ENXIO)},
+	}
+	runCases(t, func(task *Task) { setupFiles(t, task) }, cases)
+}
+
 func TestCleanPath(t *testing.T) {
 	tests := []struct {
 		in      string
