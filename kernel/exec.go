@@ -193,13 +193,18 @@ func (t *Task) execImage(exe *executable, argv, envv []string) error {
 	t.tg.exe = exe.path
 	t.name = commName(exe.path)
 	t.st.Regs = arch.Registers{
-		Rip:    img.Entry + bias,
-		Rsp:    stack.SP,
-		Cs:     arch.UserCS,
-		Ss:     arch.UserDS,
-		Eflags: arch.FlagReserved | arch.FlagIF,
+		// orig_rax keeps the system call number (a tracer at the exec
+		// stop sees execve's).
+		OrigRax: t.st.Regs.OrigRax,
+		Rip:     img.Entry + bias,
+		Rsp:     stack.SP,
+		Cs:      arch.UserCS,
+		Ss:      arch.UserDS,
+		Eflags:  arch.FlagReserved | arch.FlagIF,
 	}
 	t.st.SetFP(arch.NewFPState(k.platform.FPStateSize()))
+	// execve drops hardware breakpoints (Linux: flush_thread()).
+	arch.FlushDebugRegs(&t.st)
 	ok = true
 	return nil
 }

@@ -110,6 +110,14 @@ type futexWaiter struct {
 	bitset     uint32
 	queued     bool
 	prev, next *futexWaiter
+
+	// pi marks a waiter of FUTEX_LOCK_PI (futex_pi.go): task waits at
+	// addr of its address space for owner to release the lock; granted
+	// is set when the lock is handed to it.
+	pi          bool
+	task, owner *Task
+	addr        uint64
+	granted     bool
 }
 
 // futexBucket is one chain of the futex hash table, in FIFO order.
@@ -127,6 +135,9 @@ const futexTableSize = 256
 var (
 	futexTable [futexTableSize]futexBucket
 	futexSeed  = maphash.MakeSeed()
+	// futexPIWaiters counts the queued PI waiters of every kernel, so
+	// that thread exit skips the search for them when there are none.
+	futexPIWaiters atomic.Int64
 )
 
 func init() {
@@ -175,6 +186,9 @@ func (b *futexBucket) enqueueLocked(w *futexWaiter) {
 	b.tail = w
 	w.queued = true
 	w.bucket.Store(b)
+	if w.pi {
+		futexPIWaiters.Add(1)
+	}
 }
 
 // removeLocked unlinks w.
@@ -193,6 +207,9 @@ func (b *futexBucket) removeLocked(w *futexWaiter) {
 	}
 	w.prev, w.next = nil, nil
 	w.queued = false
+	if w.pi {
+		futexPIWaiters.Add(-1)
+	}
 }
 
 // wakeLocked dequeues w and wakes its task (Linux: futex_wake_mark()).
@@ -208,13 +225,17 @@ func (b *futexBucket) wakeLocked(w *futexWaiter) {
 
 // wakeKeyLocked wakes up to n waiters of key whose bitset intersects
 // bitset and returns how many it woke. Like Linux, it wakes one even when
-// n <= 0.
+// n <= 0. A waiter of a PI futex, which only FUTEX_UNLOCK_PI may wake,
+// makes it stop with EINVAL.
 //
 // Preconditions: b.mu is held; b is key's bucket.
-func (b *futexBucket) wakeKeyLocked(key futexKey, n int, bitset uint32) int {
+func (b *futexBucket) wakeKeyLocked(key futexKey, n int, bitset uint32) (int, error) {
 	woken := 0
 	for w := b.head; w != nil; {
 		next := w.next
+		if w.key == key && w.pi {
+			return woken, unix.EINVAL
+		}
 		if w.key == key && w.bitset&bitset != 0 {
 			b.wakeLocked(w)
 			woken++
@@ -224,7 +245,7 @@ func (b *futexBucket) wakeKeyLocked(key futexKey, n int, bitset uint32) int {
 		}
 		w = next
 	}
-	return woken
+	return woken, nil
 }
 
 // unqueue removes w from its bucket if it is still queued and reports
@@ -326,16 +347,7 @@ func futexWait(t *Task, addr uint64, private bool, val, bitset uint32, deadline 
 		b.enqueueLocked(w)
 		b.mu.Unlock()
 
-		var timer *time.Timer
-		var timerC <-chan time.Time
-		if deadline != nil {
-			timer = time.NewTimer(untilWall(deadline.clock, deadline.at))
-			timerC = timer.C
-		}
-		err = t.BlockUntil(w.woken, timerC)
-		if timer != nil {
-			timer.Stop()
-		}
+		err = blockFutexWaiter(t, w, deadline)
 		if !w.unqueue() {
 			// Woken, whatever else happened meanwhile.
 			return nil
@@ -351,6 +363,18 @@ func futexWait(t *Task, addr uint64, private bool, val, bitset uint32, deadline 
 	}
 }
 
+// blockFutexWaiter blocks t until w is woken, the deadline (if any)
+// passes or t is interrupted.
+func blockFutexWaiter(t *Task, w *futexWaiter, deadline *futexDeadline) error {
+	var timerC <-chan time.Time
+	if deadline != nil {
+		timer := time.NewTimer(untilWall(deadline.clock, deadline.at))
+		defer timer.Stop()
+		timerC = timer.C
+	}
+	return t.BlockUntil(w.woken, timerC)
+}
+
 // futexWakeAddr wakes up to n waiters of the futex at addr whose bitset
 // intersects bitset (Linux: futex_wake()).
 func futexWakeAddr(mm *MemoryManager, addr uint64, private bool, n int, bitset uint32) (int, error) {
@@ -364,7 +388,7 @@ func futexWakeAddr(mm *MemoryManager, addr uint64, private bool, n int, bitset u
 	b := futexBucketOf(key)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.wakeKeyLocked(key, n, bitset), nil
+	return b.wakeKeyLocked(key, n, bitset)
 }
 
 // futexWake wakes up to n waiters on the (shared) futex word at addr of
@@ -414,16 +438,18 @@ func futexRequeue(mm *MemoryManager, addr1, addr2 uint64, private bool, nrWake, 
 				return 0, err
 			}
 		}
-		n := requeueLocked(b1, b2, key1, key2, nrWake, nrRequeue)
+		n, err := requeueLocked(b1, b2, key1, key2, nrWake, nrRequeue)
 		unlockFutexBuckets(b1, b2)
-		return n, nil
+		return n, err
 	}
 }
 
-// requeueLocked is futexRequeue's work once the word is checked.
+// requeueLocked is futexRequeue's work once the word is checked. A
+// waiter of a PI futex stops it with EINVAL, as in Linux without
+// FUTEX_CMP_REQUEUE_PI.
 //
 // Preconditions: b1 and b2, the buckets of key1 and key2, are locked.
-func requeueLocked(b1, b2 *futexBucket, key1, key2 futexKey, nrWake, nrRequeue int) int {
+func requeueLocked(b1, b2 *futexBucket, key1, key2 futexKey, nrWake, nrRequeue int) (int, error) {
 	count := 0
 	for w := b1.head; w != nil; {
 		next := w.next
@@ -433,6 +459,9 @@ func requeueLocked(b1, b2 *futexBucket, key1, key2 futexKey, nrWake, nrRequeue i
 		if w.key != key1 {
 			w = next
 			continue
+		}
+		if w.pi {
+			return count, unix.EINVAL
 		}
 		count++
 		if count <= nrWake {
@@ -447,7 +476,7 @@ func requeueLocked(b1, b2 *futexBucket, key1, key2 futexKey, nrWake, nrRequeue i
 		}
 		w = next
 	}
-	return count
+	return count, nil
 }
 
 // futexWakeOp atomically applies the encoded operation to the word at
@@ -478,11 +507,16 @@ func futexWakeOp(mm *MemoryManager, addr1, addr2 uint64, private bool, nrWake, n
 			unlockFutexBuckets(b1, b2)
 			return 0, err
 		}
-		woken := b1.wakeKeyLocked(key1, nrWake, futexBitsetMatchAny)
-		if cond {
-			woken += b2.wakeKeyLocked(key2, nrWake2, futexBitsetMatchAny)
+		woken, err := b1.wakeKeyLocked(key1, nrWake, futexBitsetMatchAny)
+		if cond && err == nil {
+			var n int
+			n, err = b2.wakeKeyLocked(key2, nrWake2, futexBitsetMatchAny)
+			woken += n
 		}
 		unlockFutexBuckets(b1, b2)
+		if err != nil {
+			return 0, err
+		}
 		return woken, nil
 	}
 }

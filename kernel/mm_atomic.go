@@ -113,8 +113,14 @@ func (mm *MemoryManager) loadU32(addr uint64, fault bool) (uint32, error) {
 // holds old. It returns the value found, which equals old exactly when the
 // swap happened (Linux: futex_atomic_cmpxchg_inatomic()).
 func (mm *MemoryManager) CompareAndSwapU32(addr uint64, old, new uint32) (uint32, error) {
+	return mm.compareAndSwapU32(addr, old, new, true)
+}
+
+// compareAndSwapU32 is CompareAndSwapU32; without fault, a page not ready
+// for the write is errUserU32Retry.
+func (mm *MemoryManager) compareAndSwapU32(addr uint64, old, new uint32, fault bool) (uint32, error) {
 	var prev uint32
-	err := mm.withUserU32(addr, true, true, func(p *uint32) {
+	err := mm.withUserU32(addr, true, fault, func(p *uint32) {
 		for {
 			if atomic.CompareAndSwapUint32(p, old, new) {
 				prev = old

@@ -36,7 +36,7 @@ func openProc(t *Task, name string, flags int) (f File, handled bool, err error)
 	}
 	pidStr, file, ok := strings.Cut(rest, "/")
 	if !ok {
-		return nil, false, nil
+		pidStr, file = rest, ""
 	}
 	var target *Task
 	switch pidStr {
@@ -51,8 +51,30 @@ func openProc(t *Task, name string, flags int) (f File, handled bool, err error)
 			return nil, true, unix.ENOENT
 		}
 	}
+	// /proc/<pid>/task/<tid>/... names a thread of the process.
+	if sub, ok := strings.CutPrefix(file, "task/"); ok {
+		tidStr, f2, _ := strings.Cut(sub, "/")
+		tid, terr := strconv.Atoi(tidStr)
+		if terr != nil {
+			return nil, true, unix.ENOENT
+		}
+		th := t.k.taskByTID(int32(tid))
+		if th == nil || th.tg != target.tg {
+			return nil, true, unix.ENOENT
+		}
+		target, file = th, f2
+	}
 	acc := flags & unix.O_ACCMODE
 	switch file {
+	case "", "task":
+		// A directory: usable with O_PATH (stat, access) only until the
+		// VFS can list it.
+		if flags&unix.O_PATH == 0 && flags&unix.O_DIRECTORY == 0 {
+			return nil, true, unix.EISDIR
+		}
+		d := newProcTextFile("", flags)
+		d.dir = true
+		return d, true, nil
 	case "status", "stat":
 		if acc != unix.O_RDONLY {
 			return nil, true, unix.EACCES
@@ -71,7 +93,6 @@ func openProc(t *Task, name string, flags int) (f File, handled bool, err error)
 		if err := t.ptraceMayAccess(target, ptraceModeAttach|ptraceModeFSCreds); err != nil {
 			return nil, true, unix.EACCES
 		}
-		target.mm.incUsers()
 		pf := &procMemFile{mm: target.mm}
 		pf.initRefs()
 		pf.flags.Store(int32(flags&^unix.O_CLOEXEC) | oLargefile)
@@ -90,10 +111,10 @@ func (t *Task) procState() string {
 	switch {
 	case inPtraceStop:
 		return "t (tracing stop)"
-	case t.groupStopped && t.tg.groupStopped:
-		return "T (stopped)"
 	case t.blocking.Load():
 		return "S (sleeping)"
+	case t.groupStopped && t.tg.groupStopped:
+		return "T (stopped)"
 	}
 	return "R (running)"
 }
@@ -171,6 +192,8 @@ type procTextFile struct {
 	mu   sync.Mutex
 	data []byte
 	pos  int64
+	// dir marks a /proc directory (only stat and access work on it).
+	dir bool
 }
 
 func newProcTextFile(text string, flags int) *procTextFile {
@@ -201,7 +224,14 @@ func (f *procTextFile) Readiness(mask uint32) uint32                       { ret
 func (f *procTextFile) EventRegister(w *Waiter, mask uint32)               {}
 func (f *procTextFile) EventUnregister(w *Waiter)                          {}
 func (f *procTextFile) DecRef()                                            { f.decRef() }
-func (f *procTextFile) Stat(t *Task) (unix.Stat_t, error)                  { return procStat(0o444), nil }
+func (f *procTextFile) Stat(t *Task) (unix.Stat_t, error) {
+	if f.dir {
+		st := procStat(0o555)
+		st.Mode = unix.S_IFDIR | 0o555
+		return st, nil
+	}
+	return procStat(0o444), nil
+}
 func (f *procTextFile) Seek(t *Task, off int64, whence int) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -287,6 +317,11 @@ func (f *procMemFile) PRead(t *Task, dst []byte, off int64) (int, error) {
 	if f.Flags()&unix.O_ACCMODE == unix.O_WRONLY {
 		return 0, unix.EBADF
 	}
+	if f.mm.users.Load() <= 0 {
+		// The process is gone: its memory reads as empty (Linux:
+		// mem_rw() when mmget_not_zero() fails).
+		return 0, nil
+	}
 	n, _ := f.mm.CopyInForce(uint64(off), dst)
 	if n == 0 && len(dst) > 0 {
 		return 0, unix.EIO
@@ -303,6 +338,9 @@ func (f *procMemFile) Write(t *Task, src []byte) (int, error) {
 func (f *procMemFile) PWrite(t *Task, src []byte, off int64) (int, error) {
 	if f.Flags()&unix.O_ACCMODE == unix.O_RDONLY {
 		return 0, unix.EBADF
+	}
+	if f.mm.users.Load() <= 0 {
+		return 0, nil
 	}
 	n, _ := f.mm.CopyOutForce(uint64(off), src)
 	if n == 0 && len(src) > 0 {
@@ -329,8 +367,4 @@ func (f *procMemFile) Readiness(mask uint32) uint32                   { return d
 func (f *procMemFile) EventRegister(w *Waiter, mask uint32)           {}
 func (f *procMemFile) EventUnregister(w *Waiter)                      {}
 func (f *procMemFile) Stat(t *Task) (unix.Stat_t, error)              { return procStat(0o600), nil }
-func (f *procMemFile) DecRef() {
-	if f.decRef() {
-		f.mm.decUsers()
-	}
-}
+func (f *procMemFile) DecRef()                                        { f.decRef() }

@@ -50,7 +50,12 @@ func (t *Task) ptraceStop(kind StopKind, code int, info *arch.SignalInfo) (ptrac
 		c.stops[kind].Add(1)
 		c.leave(t, CPUIdle)
 	}
-	t.notifyTracerStop(tracer, code)
+	why := int32(arch.CLD_TRAPPED)
+	if code>>8 == unix.PTRACE_EVENT_STOP {
+		// Linux: do_jobctl_trap() notifies with CLD_STOPPED.
+		why = arch.CLD_STOPPED
+	}
+	t.notifyTracerStop(tracer, code, why)
 
 	for {
 		select {
@@ -86,13 +91,13 @@ func (t *Task) noteStopLatency() {
 
 // notifyTracerStop wakes the tracer's waits and sends it SIGCHLD with
 // CLD_TRAPPED (Linux: do_notify_parent_cldstop(tsk, true, CLD_TRAPPED)).
-func (t *Task) notifyTracerStop(tracer *Task, code int) {
+func (t *Task) notifyTracerStop(tracer *Task, code int, why int32) {
 	tg := tracer.tg
 	h := tg.lockSignals()
 	a := h.actions[unix.SIGCHLD-1]
 	h.mu.Unlock()
 	if a.Flags&saNoCldStop == 0 {
-		info := &arch.SignalInfo{Signo: int32(unix.SIGCHLD), Code: arch.CLD_TRAPPED}
+		info := &arch.SignalInfo{Signo: int32(unix.SIGCHLD), Code: why}
 		info.SetPid(t.tid)
 		info.SetUid(t.creds.RealUID)
 		info.SetStatus(int32(code & 0x7f))

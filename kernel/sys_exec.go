@@ -132,7 +132,10 @@ func (t *Task) execve(dirfd int, pathAddr, argvAddr, envpAddr uint64, flags int)
 		if opts&unix.PTRACE_O_TRACEEXEC != 0 {
 			t.ptraceEvent(unix.PTRACE_EVENT_EXEC, unix.PTRACE_O_TRACEEXEC, uint64(oldTID))
 		} else if !seized {
-			t.SendSignal(&arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: arch.SI_USER})
+			info := &arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: arch.SI_USER}
+			info.SetPid(t.tg.tgid)
+			info.SetUid(t.creds.RealUID)
+			t.SendSignal(info)
 		}
 	}
 	return 0, errNoReturnValue

@@ -146,6 +146,7 @@ func (t *Task) privileged() bool { return t.creds.EffectiveUID == 0 }
 func idAllowed(v, r, e, s uint32) bool { return v == r || v == e || v == s }
 
 func sysSetuid(t *Task, a *syscallArgs) (uint64, error) {
+	old := t.creds
 	uid := uint32(a.u(0))
 	if uid == keepID {
 		return 0, unix.EINVAL
@@ -160,11 +161,12 @@ func sysSetuid(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, unix.EPERM
 	}
 	c.FSUID = c.EffectiveUID
-	t.credsChanged()
+	t.credsChanged(old)
 	return 0, nil
 }
 
 func sysSetgid(t *Task, a *syscallArgs) (uint64, error) {
+	old := t.creds
 	gid := uint32(a.u(0))
 	if gid == keepID {
 		return 0, unix.EINVAL
@@ -179,11 +181,12 @@ func sysSetgid(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, unix.EPERM
 	}
 	c.FSGID = c.EffectiveGID
-	t.credsChanged()
+	t.credsChanged(old)
 	return 0, nil
 }
 
 func sysSetreuid(t *Task, a *syscallArgs) (uint64, error) {
+	old := t.creds
 	r, e := uint32(a.u(0)), uint32(a.u(1))
 	c := &t.creds
 	nr, ne := c.RealUID, c.EffectiveUID
@@ -203,11 +206,12 @@ func sysSetreuid(t *Task, a *syscallArgs) (uint64, error) {
 		c.SavedUID = ne
 	}
 	c.RealUID, c.EffectiveUID, c.FSUID = nr, ne, ne
-	t.credsChanged()
+	t.credsChanged(old)
 	return 0, nil
 }
 
 func sysSetregid(t *Task, a *syscallArgs) (uint64, error) {
+	old := t.creds
 	r, e := uint32(a.u(0)), uint32(a.u(1))
 	c := &t.creds
 	nr, ne := c.RealGID, c.EffectiveGID
@@ -227,11 +231,12 @@ func sysSetregid(t *Task, a *syscallArgs) (uint64, error) {
 		c.SavedGID = ne
 	}
 	c.RealGID, c.EffectiveGID, c.FSGID = nr, ne, ne
-	t.credsChanged()
+	t.credsChanged(old)
 	return 0, nil
 }
 
 func sysSetresuid(t *Task, a *syscallArgs) (uint64, error) {
+	old := t.creds
 	c := &t.creds
 	ids := [3]uint32{uint32(a.u(0)), uint32(a.u(1)), uint32(a.u(2))}
 	for _, v := range ids {
@@ -246,11 +251,12 @@ func sysSetresuid(t *Task, a *syscallArgs) (uint64, error) {
 		}
 	}
 	c.FSUID = c.EffectiveUID
-	t.credsChanged()
+	t.credsChanged(old)
 	return 0, nil
 }
 
 func sysSetresgid(t *Task, a *syscallArgs) (uint64, error) {
+	old := t.creds
 	c := &t.creds
 	ids := [3]uint32{uint32(a.u(0)), uint32(a.u(1)), uint32(a.u(2))}
 	for _, v := range ids {
@@ -265,7 +271,7 @@ func sysSetresgid(t *Task, a *syscallArgs) (uint64, error) {
 		}
 	}
 	c.FSGID = c.EffectiveGID
-	t.credsChanged()
+	t.credsChanged(old)
 	return 0, nil
 }
 
@@ -354,11 +360,12 @@ func sysSetgroups(t *Task, a *syscallArgs) (uint64, error) {
 }
 
 // credsChanged applies the side effects of a credential change: a
-// process whose effective IDs change loses dumpability (Linux:
-// kernel/cred.c:commit_creds()).
-func (t *Task) credsChanged() {
+// process whose effective or filesystem IDs change becomes non-dumpable
+// (suid_dumpable is 0; Linux: kernel/cred.c:commit_creds()).
+func (t *Task) credsChanged(old Credentials) {
 	c := t.creds
-	if c.EffectiveUID != c.RealUID || c.EffectiveGID != c.RealGID {
+	if c.EffectiveUID != old.EffectiveUID || c.EffectiveGID != old.EffectiveGID ||
+		c.FSUID != old.FSUID || c.FSGID != old.FSGID {
 		t.tg.dumpable.Store(0)
 	}
 }

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"errors"
 
 	"golang.org/x/sys/unix"
 
@@ -103,6 +104,15 @@ func (t *Task) ptraceAttach(pid int32, seize bool, addr, data uint64) error {
 	}
 	target := t.k.taskByTID(pid)
 	if target == nil {
+		t.k.mu.Lock()
+		g := t.k.groups[pid]
+		zombie := g != nil && (g.zombie || g.exitDeferred)
+		t.k.mu.Unlock()
+		if zombie {
+			// "the tracee is a zombie" (Linux: ptrace_attach()
+			// checks exit_state).
+			return unix.EPERM
+		}
 		return unix.ESRCH
 	}
 	if target.tg == t.tg {
@@ -129,19 +139,17 @@ func (t *Task) ptraceAttach(pid int32, seize bool, addr, data uint64) error {
 	return nil
 }
 
-// ptraceKill implements PTRACE_KILL: kill a stopped tracee.
+// ptraceKill implements PTRACE_KILL: SIGKILL to the tracee, stopped or
+// not (Linux 6.x: kernel/ptrace.c ptrace_request() sends SIGKILL).
 func (t *Task) ptraceKill(target *Task) error {
 	k := t.k
 	k.mu.Lock()
 	isTracee := target.pt.tracer == t
-	stopped := target.pt.stop != nil
 	k.mu.Unlock()
 	if !isTracee {
 		return unix.ESRCH
 	}
-	if stopped {
-		target.tg.SendSignal(&arch.SignalInfo{Signo: int32(unix.SIGKILL), Code: arch.SI_KERNEL})
-	}
+	target.tg.SendSignal(&arch.SignalInfo{Signo: int32(unix.SIGKILL), Code: arch.SI_KERNEL})
 	return nil
 }
 
@@ -157,9 +165,13 @@ func (t *Task) ptraceInterrupt(target *Task) error {
 		k.mu.Unlock()
 		return unix.EIO
 	}
-	if target.pt.stop == nil {
-		target.pt.interrupt = true
-		target.ptInterrupt.Store(true)
+	// A tracee already in a ptrace-stop traps again after its resume
+	// (Linux: JOBCTL_TRAP_STOP stays pending).
+	target.pt.interrupt = true
+	target.ptInterrupt.Store(true)
+	if s := target.pt.stop; s != nil && s.listening {
+		// A listening tracee re-traps at once.
+		s.listening = false
 	}
 	k.mu.Unlock()
 	target.wakeInterrupt()
@@ -220,7 +232,7 @@ func (t *Task) ptraceRequest(target *Task, req int, addr, data uint64) (uint64, 
 		return 0, t.CopyOut(data, b[:])
 	case unix.PTRACE_POKEUSR:
 		if err := arch.PokeUser(st, addr, data); err != nil {
-			return 0, unix.EIO
+			return 0, errnoOr(err, unix.EIO)
 		}
 		return 0, nil
 	case unix.PTRACE_GETREGS:
@@ -233,7 +245,7 @@ func (t *Task) ptraceRequest(target *Task, req int, addr, data uint64) (uint64, 
 			return 0, err
 		}
 		if err := arch.SetRegset(st, &t.k.xsave, unix.NT_PRSTATUS, b); err != nil {
-			return 0, unix.EIO
+			return 0, errnoOr(err, unix.EIO)
 		}
 		return 0, nil
 	case unix.PTRACE_GETFPREGS:
@@ -492,7 +504,9 @@ func (t *Task) ptraceArchPrctl(target *Task, code int, addr uint64) (uint64, err
 func (t *Task) ptraceGetSyscallInfo(target *Task, size, data uint64) (uint64, error) {
 	t.k.mu.Lock()
 	kind := StopSignalDelivery
-	if s := target.pt.stop; s != nil {
+	if s := target.pt.stop; s != nil && s.code == int(unix.SIGTRAP)|0x80 {
+		// Linux tells syscall stops by their SIGTRAP|0x80 code, which
+		// only PTRACE_O_TRACESYSGOOD gives.
 		kind = s.kind
 	}
 	t.k.mu.Unlock()
@@ -513,4 +527,13 @@ func (t *Task) ptraceGetSyscallInfo(target *Task, size, data uint64) (uint64, er
 		}
 	}
 	return full, nil
+}
+
+// errnoOr returns err's errno, or def when err carries none.
+func errnoOr(err error, def unix.Errno) error {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return def
 }

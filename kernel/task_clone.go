@@ -230,8 +230,10 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 		}
 	}
 	nt.st.SetFP(t.st.FP.Clone())
-	nt.st.DebugRegs = t.st.DebugRegs
-	nt.st.DebugDirty = t.st.DebugRegs != [8]uint64{}
+	// The child keeps DR6 and DR7 but no breakpoints (Linux:
+	// copy_thread() -> flush_ptrace_hw_breakpoint()).
+	nt.st.DebugRegs = arch.ForkDebugRegs(t.st.DebugRegs)
+	nt.st.DebugDirty = true
 
 	// Signals: the mask is inherited, nothing is pending; the alternate
 	// stack is kept unless the child shares the memory without vfork

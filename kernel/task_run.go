@@ -18,7 +18,11 @@ type taskRunState interface {
 
 // run is the task goroutine's body.
 func (t *Task) run() {
-	var s taskRunState = runApp{}
+	// A new task goes to user mode as a return from a system call does:
+	// through signal delivery first, so that a pending SIGSTOP or ptrace
+	// trap stops it before its first instruction (Linux:
+	// ret_from_fork -> syscall_exit_to_user_mode()).
+	var s taskRunState = deliverSignals{}
 	for s != nil {
 		s = s.execute(t)
 	}
@@ -114,7 +118,7 @@ func (t *Task) handleException(ev platform.Event) taskRunState {
 		case ev.DebugStatus&0xf != 0:
 			code = arch.TRAP_HWBKPT
 		}
-		t.st.DebugRegs[6] = ev.DebugStatus
+		arch.SetDebugStatus(&t.st, ev.DebugStatus)
 		if c := t.k.cpu(t.lastCPU); c != nil && code == arch.TRAP_TRACE {
 			c.stops[StopSingleStep].Add(1)
 		}
@@ -140,9 +144,14 @@ type exiting struct{}
 
 func (exiting) execute(t *Task) taskRunState {
 	// PTRACE_EVENT_EXIT: "Stop the tracee at exit" - ptrace(2), with the
-	// exit status in the event message. A task killed by SIGKILL (or by
-	// another thread's exit_group) does not stop, as in Linux since 5.19
-	// (kernel/signal.c:ptrace_stop() with a fatal signal pending).
+	// exit status in the event message. The SIGKILL that brought the task
+	// here has been consumed, as Linux dequeues it before do_exit(): the
+	// task stops even then, and only a new SIGKILL ends the stop.
+	t.killed.Store(false)
+	select {
+	case <-t.interruptCh:
+	default:
+	}
 	t.tg.mu.Lock()
 	st := t.exitStatus
 	if t.tg.exiting {
@@ -150,6 +159,7 @@ func (exiting) execute(t *Task) taskRunState {
 	}
 	t.tg.mu.Unlock()
 	t.ptraceEvent(unix.PTRACE_EVENT_EXIT, unix.PTRACE_O_TRACEEXIT, uint64(waitStatus(st)))
+	t.killed.Store(true)
 	t.exit()
 	return nil
 }
