@@ -595,11 +595,12 @@ func sysFutex(t *Task, a *syscallArgs) (uint64, error) {
 			return 0, err
 		}
 		// FUTEX_WAIT's timeout is relative; the others are absolute,
-		// on CLOCK_MONOTONIC unless FUTEX_CLOCK_REALTIME.
+		// on CLOCK_MONOTONIC unless FUTEX_CLOCK_REALTIME, or always
+		// CLOCK_REALTIME for FUTEX_LOCK_PI.
 		deadline = &futexDeadline{clock: unix.CLOCK_MONOTONIC, at: ns}
 		if cmd == futexOpWait {
 			deadline.at = addSafe(monotonicNow(), ns)
-		} else if op&futexClockRealtime != 0 {
+		} else if op&futexClockRealtime != 0 || cmd == futexOpLockPI {
 			deadline.clock = unix.CLOCK_REALTIME
 		}
 	}
@@ -627,12 +628,22 @@ func sysFutex(t *Task, a *syscallArgs) (uint64, error) {
 	case futexOpWakeOp:
 		n, err := futexWakeOp(t.mm, addr, addr2, private, int(int32(val)), int(int32(utime)), val3)
 		return uint64(n), err
+	case futexOpLockPI, futexOpLockPI2:
+		err := futexLockPI(t, addr, private, deadline, false)
+		if errors.Is(err, ErrInterrupted) {
+			// Linux: futex_lock_pi() always restarts, handler or not;
+			// its deadline is absolute.
+			return 0, ERESTARTNOINTR
+		}
+		return 0, err
+	case futexOpTrylockPI:
+		return 0, futexLockPI(t, addr, private, nil, true)
+	case futexOpUnlockPI:
+		return 0, futexUnlockPI(t, addr, private)
 	}
-	// TODO(ringbox): priority-inheritance futexes (FUTEX_LOCK_PI,
-	// FUTEX_LOCK_PI2, FUTEX_UNLOCK_PI, FUTEX_TRYLOCK_PI,
-	// FUTEX_WAIT_REQUEUE_PI, FUTEX_CMP_REQUEUE_PI) are not implemented;
-	// Linux built without CONFIG_FUTEX_PI answers ENOSYS the same way,
-	// and glibc then fails PTHREAD_PRIO_INHERIT mutexes cleanly.
+	// TODO(ringbox): FUTEX_WAIT_REQUEUE_PI and FUTEX_CMP_REQUEUE_PI, which
+	// glibc uses only for condition variables on PI mutexes before 2.25,
+	// are not implemented.
 	return 0, unix.ENOSYS
 }
 

@@ -27,6 +27,10 @@ const (
 	futexOpCmpRequeuePI = 12
 )
 
+// errFutexChanged: the futex word changed between its read and the
+// compare-and-swap that depended on it; the operation starts again.
+var errFutexChanged = errors.New("futex word changed")
+
 // topPIWaiterLocked returns the first waiter of PI futex key, or nil.
 //
 // Preconditions: b.mu is held; b is key's bucket.
@@ -39,27 +43,31 @@ func (b *futexBucket) topPIWaiterLocked(key futexKey) *futexWaiter {
 	return nil
 }
 
-// handOverPILocked gives PI futex key, whose word is at addr, to its
-// first waiter w: the word becomes w's TID with FUTEX_WAITERS (and keep,
-// the bits of the old word to preserve), the other waiters now wait for
-// w, and w wakes up owning the lock (Linux: wake_futex_pi() and
-// fixup_pi_owner()). It returns errUserU32Retry if the page is not
-// ready, or false if the word no longer holds old.
+// handOverPILocked gives PI futex key to its first waiter w, whose
+// address space holds the word at w.addr: the word becomes w's TID with
+// FUTEX_WAITERS (and the bits of keep that old has), the other waiters now
+// wait for w, and w wakes up owning the lock (Linux: wake_futex_pi() and
+// fixup_pi_owner()). It returns errFutexChanged if the word no longer
+// holds old, errUserU32Retry if its page is not ready.
 //
 // Preconditions: b.mu is held; b is key's bucket; w is its top PI waiter.
-func (b *futexBucket) handOverPILocked(mm *MemoryManager, addr uint64, key futexKey, w *futexWaiter, old, keep uint32) (bool, error) {
+func (b *futexBucket) handOverPILocked(key futexKey, w *futexWaiter, old, keep uint32) error {
 	nval := old&keep | robustFutexWaiters | uint32(w.task.tid)
-	prev, err := mm.compareAndSwapU32(addr, old, nval, false)
-	if err != nil || prev != old {
-		return false, err
+	prev, err := w.task.mm.compareAndSwapU32(w.addr, old, nval, false)
+	if err != nil {
+		return err
 	}
+	if prev != old {
+		return errFutexChanged
+	}
+	w.granted = true
 	b.wakeLocked(w)
 	for o := b.head; o != nil; o = o.next {
 		if o.key == key && o.pi {
 			o.owner = w.task
 		}
 	}
-	return true, nil
+	return nil
 }
 
 // futexLockPI takes the PI futex at addr for t, waiting for its owner to
@@ -78,12 +86,11 @@ func futexLockPI(t *Task, addr uint64, private bool, deadline *futexDeadline, tr
 		switch {
 		case errors.Is(err, errUserU32Retry):
 			// Fault the page in for writing, outside the lock.
-			if _, err := t.mm.ReadModifyWriteU32(addr, func(v uint32) uint32 { return v }); err != nil {
+			if err := faultInWritable(t.mm, addr); err != nil {
 				return err
 			}
 			continue
-		case errors.Is(err, unix.EAGAIN) && !trylock:
-			// The word changed under us: look again.
+		case errors.Is(err, errFutexChanged):
 			continue
 		case err != nil:
 			return err
@@ -92,7 +99,7 @@ func futexLockPI(t *Task, addr uint64, private bool, deadline *futexDeadline, tr
 			return nil
 		}
 		err = blockFutexWaiter(t, w, deadline)
-		if !w.unqueue() {
+		if !w.unqueue() && w.granted {
 			// Handed over by the owner's unlock or exit.
 			return nil
 		}
@@ -107,9 +114,9 @@ func futexLockPI(t *Task, addr uint64, private bool, deadline *futexDeadline, tr
 
 // lockPIAtomicLocked tries to take the PI futex, or queues t as its
 // waiter (Linux: futex_lock_pi_atomic()). It returns nil when t took the
-// lock, the queued waiter when t must wait, EAGAIN when the word changed
-// meanwhile (or, with trylock, the lock is held), and errUserU32Retry when
-// the page must be faulted in.
+// lock and the queued waiter when t must wait; errFutexChanged when the
+// word changed meanwhile, EAGAIN (EWOULDBLOCK) when trylock finds the lock
+// held, and errUserU32Retry when the page must be faulted in.
 //
 // Preconditions: b.mu is held; b is key's bucket.
 func lockPIAtomicLocked(t *Task, b *futexBucket, key futexKey, addr uint64, trylock bool) (*futexWaiter, error) {
@@ -135,7 +142,7 @@ func lockPIAtomicLocked(t *Task, b *futexBucket, key futexKey, addr uint64, tryl
 			return nil, err
 		}
 		if prev != uval {
-			return nil, unix.EAGAIN
+			return nil, errFutexChanged
 		}
 		return nil, nil
 	}
@@ -155,10 +162,10 @@ func lockPIAtomicLocked(t *Task, b *futexBucket, key futexKey, addr uint64, tryl
 			return nil, err
 		}
 		if prev != uval {
-			return nil, unix.EAGAIN
+			return nil, errFutexChanged
 		}
 	}
-	w := &futexWaiter{key: key, bitset: futexBitsetMatchAny, woken: make(chan struct{}, 1), pi: true, task: t, owner: ownerTask}
+	w := &futexWaiter{key: key, bitset: futexBitsetMatchAny, woken: make(chan struct{}, 1), pi: true, task: t, owner: ownerTask, addr: addr}
 	b.enqueueLocked(w)
 	return w, nil
 }
@@ -180,42 +187,52 @@ func futexUnlockPI(t *Task, addr uint64, private bool) error {
 		}
 		b := futexBucketOf(key)
 		b.mu.Lock()
-		var done bool
 		if w := b.topPIWaiterLocked(key); w != nil {
-			done, err = b.handOverPILocked(t.mm, addr, key, w, uval, 0)
+			err = b.handOverPILocked(key, w, uval, 0)
 		} else {
-			// No waiter: the lock is free, FUTEX_WAITERS and
+			// No waiter: the lock is free; FUTEX_WAITERS and
 			// FUTEX_OWNER_DIED go with the owner.
 			var prev uint32
 			prev, err = t.mm.compareAndSwapU32(addr, uval, 0, false)
-			done = prev == uval
-			if err == nil && !done {
+			if err == nil && prev != uval {
 				// Changed in user space: let it sort that out.
 				err = unix.EAGAIN
 			}
 		}
 		b.mu.Unlock()
-		if errors.Is(err, errUserU32Retry) {
-			if _, err := t.mm.ReadModifyWriteU32(addr, func(v uint32) uint32 { return v }); err != nil {
+		switch {
+		case errors.Is(err, errUserU32Retry):
+			if err := faultInWritable(t.mm, addr); err != nil {
 				return err
 			}
-			continue
-		}
-		if err != nil || done {
+		case errors.Is(err, errFutexChanged):
+		default:
 			return err
 		}
 	}
 	return unix.EAGAIN
 }
 
+// faultInWritable makes the page of the word at addr present and writable,
+// as a write fault would (Linux: fault_in_user_writeable()).
+func faultInWritable(mm *MemoryManager, addr uint64) error {
+	_, err := mm.ReadModifyWriteU32(addr, func(v uint32) uint32 { return v })
+	return err
+}
+
 // exitPIFutexes hands each PI futex that the exiting task t owns and
 // others wait for to its first waiter, keeping FUTEX_OWNER_DIED if the
 // robust list walk set it (Linux: kernel/futex/core.c:
-// exit_pi_state_list()). The exit path calls it after the robust list.
+// exit_pi_state_list()). A waiter whose word cannot be updated is woken
+// without the lock, and finds the owner gone when it tries again. The exit
+// path calls it after the robust list.
 func (t *Task) exitPIFutexes() {
+	if futexPIWaiters.Load() == 0 {
+		return
+	}
 	for i := range futexTable {
 		b := &futexTable[i]
-		for try := 0; try < userU32MaxTries; {
+		for {
 			b.mu.Lock()
 			var w *futexWaiter
 			for o := b.head; o != nil; o = o.next {
@@ -228,32 +245,17 @@ func (t *Task) exitPIFutexes() {
 				b.mu.Unlock()
 				break
 			}
-			mm, addr := w.task.mm, w.key.off
-			if w.key.kind == futexKeyShared {
-				// The word's address is the waiter's, not the key's.
-				addr = w.addr
+			err := errFutexChanged
+			for try := 0; try < userU32MaxTries && errors.Is(err, errFutexChanged); try++ {
+				var uval uint32
+				if uval, err = w.task.mm.loadU32(w.addr, false); err == nil {
+					err = b.handOverPILocked(w.key, w, uval, robustFutexOwnerDied)
+				}
 			}
-			uval, err := mm.loadU32(addr, false)
-			var done bool
-			if err == nil {
-				done, err = b.handOverPILocked(mm, addr, w.key, w, uval, robustFutexOwnerDied)
+			if err != nil && w.queued {
+				b.wakeLocked(w)
 			}
 			b.mu.Unlock()
-			switch {
-			case errors.Is(err, errUserU32Retry):
-				mm.ReadModifyWriteU32(addr, func(v uint32) uint32 { return v })
-				try++
-			case err != nil:
-				// The word is gone: wake the waiter, which finds the
-				// owner dead (ESRCH) when it tries again.
-				b.mu.Lock()
-				if w.queued {
-					b.wakeLocked(w)
-				}
-				b.mu.Unlock()
-			case !done:
-				try++
-			}
 		}
 	}
 }

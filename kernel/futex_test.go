@@ -321,7 +321,12 @@ func TestFutexSyscallErrnos(t *testing.T) {
 		want int64
 	}{
 		{"unknown op", []uint64{unix.SYS_FUTEX, dataAddr, 99, 0, 0, 0, 0}, errno(unix.ENOSYS)},
-		{"LOCK_PI unimplemented", []uint64{unix.SYS_FUTEX, dataAddr, futexOpLockPI, 0, 0, 0, 0}, errno(unix.ENOSYS)},
+		{"WAIT_REQUEUE_PI unimplemented", []uint64{unix.SYS_FUTEX, dataAddr, futexOpWaitRequeuePI, 0, 0, dataAddr + 4, 0}, errno(unix.ENOSYS)},
+		{"LOCK_PI", []uint64{unix.SYS_FUTEX, dataAddr + 128, futexOpLockPI, 0, 0, 0, 0}, 0},
+		{"LOCK_PI again", []uint64{unix.SYS_FUTEX, dataAddr + 128, futexOpLockPI, 0, 0, 0, 0}, errno(unix.EDEADLK)},
+		{"UNLOCK_PI", []uint64{unix.SYS_FUTEX, dataAddr + 128, futexOpUnlockPI, 0, 0, 0, 0}, 0},
+		{"UNLOCK_PI not owner", []uint64{unix.SYS_FUTEX, dataAddr + 128, futexOpUnlockPI, 0, 0, 0, 0}, errno(unix.EPERM)},
+		{"LOCK_PI2 unaligned", []uint64{unix.SYS_FUTEX, dataAddr + 129, futexOpLockPI2, 0, 0, 0, 0}, errno(unix.EINVAL)},
 		{"CLOCK_REALTIME with WAKE", []uint64{unix.SYS_FUTEX, dataAddr, futexOpWake | futexClockRealtime, 1, 0, 0, 0}, errno(unix.ENOSYS)},
 		{"CLOCK_REALTIME with WAIT", []uint64{unix.SYS_FUTEX, dataAddr, futexOpWait | futexClockRealtime, 0, 0, 0, 0}, errno(unix.ENOSYS)},
 		{"WAIT mismatch", []uint64{unix.SYS_FUTEX, dataAddr, futexWaitPrivate, 1, 0, 0, 0}, errno(unix.EAGAIN)},
