@@ -5,6 +5,9 @@
 // Linux: kernel/ptrace.c:__ptrace_may_access() (PTRACE_MODE_REALCREDS uses
 // the caller's real ids), security/commoncap.c:cap_ptrace_access_check();
 // ptrace(2) "Ptrace access mode checking".
+//
+// The targets call PR_SET_PTRACER_ANY (spawn_as) so that the results do not
+// depend on whether YAMA is present; yama.c checks YAMA itself.
 #include "tap.h"
 
 // attach_as forks a process with the given credentials that attaches target
@@ -38,7 +41,7 @@ int main(void)
 {
 	tap_init();
 
-	pid_t root = spawn_sleeper();
+	pid_t root = spawn_as(0, 0, 1);
 	pid_t same = spawn_as(NOBODY, NOBODY, 1);
 	pid_t nodump = spawn_as(NOBODY, NOBODY, 0);
 	pid_t reset = spawn_as(NOBODY, NOBODY, -1); // dumpable reset by setresuid
@@ -69,6 +72,7 @@ int main(void)
 	if (saved0 == 0) {
 		if (drop_creds(NOBODY, NOBODY, 0, NOBODY, NOBODY, NOBODY, 1) != 0)
 			_exit(97);
+		prctl(0x59616d61 /* PR_SET_PTRACER */, -1UL /* PR_SET_PTRACER_ANY */, 0, 0, 0);
 		if (write(p[1], "r", 1) != 1)
 			_exit(96);
 		for (;;)
