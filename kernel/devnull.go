@@ -222,6 +222,9 @@ func openFile(t *Task, dirfd int, path string, flags int) (File, error) {
 		// which is what ENXIO means here (Linux: tty_open_current_tty()).
 		return nil, unix.ENXIO
 	}
+	if f, handled, err := openFDPath(t, name, trailingSlash, flags); handled {
+		return f, err
+	}
 	if pf, handled, err := openProc(t, name, flags); handled {
 		return pf, err
 	}

@@ -30,7 +30,8 @@ const (
 )
 
 // testPaths are NUL-terminated strings at pathsAddr.
-var testPaths = []string{"/dev/null", "", "/dev/null/", "dev/null", "/nonexistent", "/dev/./zero", "/dev/full", "/dev/urandom", "/dev/tty"}
+var testPaths = []string{"/dev/null", "", "/dev/null/", "dev/null", "/nonexistent", "/dev/./zero", "/dev/full", "/dev/urandom", "/dev/tty",
+	"/dev/fd/3", "/proc/self/fd/4", "/dev/fd/99", "/dev/fd/03", "/dev/stdout", "/dev/fd/10", "/dev/fd/13", "/dev/fd/6", "/dev/stdin/", "/proc/1/fd/5"}
 
 // pathAddr returns the address of testPaths[i].
 func pathAddr(i int) uint64 {

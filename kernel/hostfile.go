@@ -43,14 +43,24 @@ type hostWait struct {
 	done chan struct{}
 }
 
+// newHostFile returns a file for a duplicate of host descriptor h.
 func newHostFile(h int) (*hostFile, error) {
 	fd, err := unix.FcntlInt(uintptr(h), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	hf, err := wrapHostFD(fd)
 	if err != nil {
 		unix.Close(fd)
+		return nil, err
+	}
+	return hf, nil
+}
+
+// wrapHostFD returns a file that owns host descriptor fd.
+func wrapHostFD(fd int) (*hostFile, error) {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
 		return nil, err
 	}
 	hf := &hostFile{fd: fd, waits: make(map[*Waiter]*hostWait)}
@@ -62,7 +72,6 @@ func newHostFile(h int) (*hostFile, error) {
 	hf.seekable = serr == nil
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
 		return nil, err
 	}
 	typ := st.Mode & unix.S_IFMT

@@ -182,12 +182,15 @@ func (p *pipe) setSize(arg uint32) (int, error) {
 }
 
 // pipeFile is one end of a pipe: an open file description with its own
-// flags (O_RDONLY or O_WRONLY, O_NONBLOCK, O_DIRECT).
+// flags (O_RDONLY or O_WRONLY, O_NONBLOCK, O_DIRECT). One opened O_RDWR
+// through /proc/self/fd is both a reader and a writer.
 type pipeFile struct {
 	fileRefs
 	fileFlags
-	p     *pipe
-	write bool
+	p *pipe
+	// rd and wr say whether the description counts among the readers
+	// and the writers (Linux: FMODE_READ, FMODE_WRITE).
+	rd, wr bool
 }
 
 // newPipeFiles returns the read and write ends of a new pipe (Linux:
@@ -195,8 +198,8 @@ type pipeFile struct {
 // write end, O_DIRECT.
 func newPipeFiles(t *Task, flags int) (r, w *pipeFile) {
 	p := newPipe(t)
-	r = &pipeFile{p: p}
-	w = &pipeFile{p: p, write: true}
+	r = &pipeFile{p: p, rd: true}
+	w = &pipeFile{p: p, wr: true}
 	r.initRefs()
 	w.initRefs()
 	r.flags.Store(int32(unix.O_RDONLY | flags&unix.O_NONBLOCK))
@@ -213,9 +216,10 @@ func (f *pipeFile) DecRef() {
 	}
 	p := f.p
 	p.mu.Lock()
-	if f.write {
+	if f.wr {
 		p.writers--
-	} else {
+	}
+	if f.rd {
 		p.readers--
 	}
 	p.mu.Unlock()
@@ -415,14 +419,15 @@ func (f *pipeFile) Readiness(mask uint32) uint32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var ev uint32
-	if f.write {
+	if f.wr {
 		if !p.fullLocked() {
 			ev |= unix.POLLOUT | pollWrNorm
 		}
 		if p.readers == 0 {
 			ev |= unix.POLLERR
 		}
-	} else {
+	}
+	if f.rd {
 		if !p.emptyLocked() {
 			ev |= unix.POLLIN | pollRdNorm
 		}
@@ -435,18 +440,20 @@ func (f *pipeFile) Readiness(mask uint32) uint32 {
 
 // EventRegister implements File.EventRegister.
 func (f *pipeFile) EventRegister(w *Waiter, mask uint32) {
-	if f.write {
+	if f.wr {
 		f.p.wq.Add(w)
-	} else {
+	}
+	if f.rd {
 		f.p.rq.Add(w)
 	}
 }
 
 // EventUnregister implements File.EventUnregister.
 func (f *pipeFile) EventUnregister(w *Waiter) {
-	if f.write {
+	if f.wr {
 		f.p.wq.Remove(w)
-	} else {
+	}
+	if f.rd {
 		f.p.rq.Remove(w)
 	}
 }
