@@ -74,6 +74,22 @@ func openProc(t *Task, name string, flags int) (f File, handled bool, err error)
 		}
 		d := newProcTextFile("", flags)
 		d.dir = true
+		d.ents = []dirent{{ino: 1, typ: unix.DT_DIR, name: "."}, {ino: 1, typ: unix.DT_DIR, name: ".."}}
+		if file == "task" {
+			target.tg.mu.Lock()
+			for tid := range target.tg.tasks {
+				d.ents = append(d.ents, dirent{ino: uint64(tid), typ: unix.DT_DIR, name: strconv.Itoa(int(tid))})
+			}
+			target.tg.mu.Unlock()
+		} else {
+			for _, n := range []string{"mem", "stat", "status", "task"} {
+				typ := uint8(unix.DT_REG)
+				if n == "task" {
+					typ = unix.DT_DIR
+				}
+				d.ents = append(d.ents, dirent{ino: 2, typ: typ, name: n})
+			}
+		}
 		return d, true, nil
 	case "status", "stat":
 		if acc != unix.O_RDONLY {
@@ -192,9 +208,13 @@ type procTextFile struct {
 	mu   sync.Mutex
 	data []byte
 	pos  int64
-	// dir marks a /proc directory (only stat and access work on it).
-	dir bool
+	// dir marks a /proc directory, listed by getdents64 from ents.
+	dir  bool
+	ents []dirent
 }
+
+// readDirents implements dirLister.
+func (f *procTextFile) readDirents() ([]dirent, *int64) { return f.ents, &f.pos }
 
 func newProcTextFile(text string, flags int) *procTextFile {
 	f := &procTextFile{data: []byte(text)}

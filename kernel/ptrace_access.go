@@ -45,10 +45,11 @@ func (k *Kernel) SetPtraceScope(s int) error {
 	return nil
 }
 
-// hasCapSysPtrace stands for CAP_SYS_PTRACE.
+// hasCapSysPtrace reports CAP_SYS_PTRACE in the effective set.
 //
-// TODO(ringbox): capability sets are modelled as "euid 0 has them all".
-func (t *Task) hasCapSysPtrace() bool { return t.creds.EffectiveUID == 0 }
+// TODO(ringbox): user namespaces: every check is against the sandbox's
+// one namespace.
+func (t *Task) hasCapSysPtrace() bool { return t.creds.has(capSysPtrace) }
 
 // ptraceMayAccess implements ptrace(2)'s "Ptrace access mode checking"
 // (Linux: kernel/ptrace.c:__ptrace_may_access(), then the YAMA hook

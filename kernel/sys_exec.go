@@ -253,6 +253,12 @@ func (t *Task) execResetState() {
 	tg.handlers.Store(nh)
 	old.mu.Unlock()
 	t.altStack = arch.SignalStack{Flags: arch.SS_DISABLE}
+	// Capabilities across execve without file capabilities (Linux:
+	// security/commoncap.c:cap_bprm_creds_from_file()): root gets the
+	// full permitted set, effective if its euid is 0; others none.
+	c := &t.creds
+	c.CapPermitted, c.CapEffective = 0, 0
+	c.rootCaps()
 	t.fdt = t.fdt.Unshare()
 	t.fdt.CloseOnExec()
 	t.restart = nil

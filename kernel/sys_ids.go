@@ -141,7 +141,7 @@ func sysSetsid(t *Task, _ *syscallArgs) (uint64, error) {
 
 const keepID = 0xffffffff
 
-func (t *Task) privileged() bool { return t.creds.EffectiveUID == 0 }
+func (t *Task) privileged() bool { return t.creds.has(capSetuid) }
 
 func idAllowed(v, r, e, s uint32) bool { return v == r || v == e || v == s }
 
@@ -173,7 +173,7 @@ func sysSetgid(t *Task, a *syscallArgs) (uint64, error) {
 	}
 	c := &t.creds
 	switch {
-	case t.privileged():
+	case t.creds.has(capSetgid):
 		c.RealGID, c.EffectiveGID, c.SavedGID = gid, gid, gid
 	case gid == c.RealGID || gid == c.SavedGID:
 		c.EffectiveGID = gid
@@ -216,13 +216,13 @@ func sysSetregid(t *Task, a *syscallArgs) (uint64, error) {
 	c := &t.creds
 	nr, ne := c.RealGID, c.EffectiveGID
 	if r != keepID {
-		if !t.privileged() && r != c.RealGID && r != c.EffectiveGID {
+		if !t.creds.has(capSetgid) && r != c.RealGID && r != c.EffectiveGID {
 			return 0, unix.EPERM
 		}
 		nr = r
 	}
 	if e != keepID {
-		if !t.privileged() && !idAllowed(e, c.RealGID, c.EffectiveGID, c.SavedGID) {
+		if !t.creds.has(capSetgid) && !idAllowed(e, c.RealGID, c.EffectiveGID, c.SavedGID) {
 			return 0, unix.EPERM
 		}
 		ne = e
@@ -260,7 +260,7 @@ func sysSetresgid(t *Task, a *syscallArgs) (uint64, error) {
 	c := &t.creds
 	ids := [3]uint32{uint32(a.u(0)), uint32(a.u(1)), uint32(a.u(2))}
 	for _, v := range ids {
-		if v != keepID && !t.privileged() && !idAllowed(v, c.RealGID, c.EffectiveGID, c.SavedGID) {
+		if v != keepID && !t.creds.has(capSetgid) && !idAllowed(v, c.RealGID, c.EffectiveGID, c.SavedGID) {
 			return 0, unix.EPERM
 		}
 	}
@@ -311,7 +311,7 @@ func sysSetfsgid(t *Task, a *syscallArgs) (uint64, error) {
 	c := &t.creds
 	old := c.FSGID
 	v := uint32(a.u(0))
-	if t.privileged() || idAllowed(v, c.RealGID, c.EffectiveGID, c.SavedGID) || v == c.FSGID {
+	if t.creds.has(capSetgid) || idAllowed(v, c.RealGID, c.EffectiveGID, c.SavedGID) || v == c.FSGID {
 		c.FSGID = v
 	}
 	return uint64(old), nil
@@ -344,7 +344,7 @@ func sysSetgroups(t *Task, a *syscallArgs) (uint64, error) {
 	if size < 0 || size > ngroupsMax {
 		return 0, unix.EINVAL
 	}
-	if !t.privileged() {
+	if !t.creds.has(capSetgid) {
 		return 0, unix.EPERM
 	}
 	b := make([]byte, 4*size)
@@ -363,10 +363,23 @@ func sysSetgroups(t *Task, a *syscallArgs) (uint64, error) {
 // process whose effective or filesystem IDs change becomes non-dumpable
 // (suid_dumpable is 0; Linux: kernel/cred.c:commit_creds()).
 func (t *Task) credsChanged(old Credentials) {
-	c := t.creds
+	c := &t.creds
 	if c.EffectiveUID != old.EffectiveUID || c.EffectiveGID != old.EffectiveGID ||
 		c.FSUID != old.FSUID || c.FSGID != old.FSGID {
 		t.tg.dumpable.Store(0)
+	}
+	// Capabilities follow uid changes (Linux: security/commoncap.c:
+	// cap_emulate_setxuid()).
+	wasRoot := old.RealUID == 0 || old.EffectiveUID == 0 || old.SavedUID == 0
+	noRoot := c.RealUID != 0 && c.EffectiveUID != 0 && c.SavedUID != 0
+	if wasRoot && noRoot && !t.keepCaps {
+		c.CapPermitted, c.CapEffective = 0, 0
+	}
+	if old.EffectiveUID == 0 && c.EffectiveUID != 0 {
+		c.CapEffective = 0
+	}
+	if old.EffectiveUID != 0 && c.EffectiveUID == 0 {
+		c.CapEffective = c.CapPermitted
 	}
 }
 
@@ -375,32 +388,39 @@ const (
 	capV1 = 0x19980330
 	capV2 = 0x20071026
 	capV3 = 0x20080522
-	// capAll is every capability of Linux 6.1 (CAP_LAST_CAP = 40).
-	capAllLow  = 0xffffffff
-	capAllHigh = 0x1ff
 )
 
-// sysCapget reports the capability sets: all for euid 0, none otherwise.
-func sysCapget(t *Task, a *syscallArgs) (uint64, error) {
+// capHeader reads struct __user_cap_header_struct and returns the number
+// of 32-bit data words of its version; an unknown version is EINVAL with
+// the preferred version written back (Linux: kernel/capability.c:
+// cap_validate_magic()).
+func (t *Task) capHeader(addr uint64) (words int, pid int32, err error) {
 	var hdr [8]byte
-	if err := t.CopyIn(a.u(0), hdr[:]); err != nil {
-		return 0, err
+	if err := t.CopyIn(addr, hdr[:]); err != nil {
+		return 0, 0, err
 	}
-	ver := binary.LittleEndian.Uint32(hdr[:])
-	words := 2
-	switch ver {
+	switch binary.LittleEndian.Uint32(hdr[:]) {
 	case capV1:
 		words = 1
 	case capV2, capV3:
+		words = 2
 	default:
 		binary.LittleEndian.PutUint32(hdr[:], capV3)
-		t.CopyOut(a.u(0), hdr[:4])
-		if a.u(1) == 0 {
+		t.CopyOut(addr, hdr[:4])
+		return 0, 0, unix.EINVAL
+	}
+	return words, int32(binary.LittleEndian.Uint32(hdr[4:])), nil
+}
+
+// sysCapget implements capget(2).
+func sysCapget(t *Task, a *syscallArgs) (uint64, error) {
+	words, pid, err := t.capHeader(a.u(0))
+	if err != nil {
+		if a.u(1) == 0 && err == unix.EINVAL {
 			return 0, nil
 		}
-		return 0, unix.EINVAL
+		return 0, err
 	}
-	pid := int32(binary.LittleEndian.Uint32(hdr[4:]))
 	if pid < 0 {
 		return 0, unix.EINVAL
 	}
@@ -413,39 +433,42 @@ func sysCapget(t *Task, a *syscallArgs) (uint64, error) {
 	if a.u(1) == 0 {
 		return 0, nil
 	}
+	c := target.creds
 	data := make([]byte, 12*words)
-	if target.creds.EffectiveUID == 0 {
-		for w := 0; w < words; w++ {
-			v := uint32(capAllLow)
-			if w == 1 {
-				v = capAllHigh
-			}
-			binary.LittleEndian.PutUint32(data[12*w:], v)   // effective
-			binary.LittleEndian.PutUint32(data[12*w+4:], v) // permitted
-		}
+	for w := 0; w < words; w++ {
+		binary.LittleEndian.PutUint32(data[12*w:], uint32(c.CapEffective>>(32*w)))
+		binary.LittleEndian.PutUint32(data[12*w+4:], uint32(c.CapPermitted>>(32*w)))
+		binary.LittleEndian.PutUint32(data[12*w+8:], uint32(c.CapInheritable>>(32*w)))
 	}
 	return 0, t.CopyOut(a.u(1), data)
 }
 
-// sysCapset accepts requests that do not raise capabilities.
-//
-// TODO(ringbox): capability sets are not tracked; capset only validates.
+// sysCapset implements capset(2) on the caller itself: the new permitted
+// set within the old one, effective within permitted, inheritable within
+// the old inheritable and permitted sets (Linux: security/commoncap.c:
+// cap_capset()).
 func sysCapset(t *Task, a *syscallArgs) (uint64, error) {
-	var hdr [8]byte
-	if err := t.CopyIn(a.u(0), hdr[:]); err != nil {
+	words, pid, err := t.capHeader(a.u(0))
+	if err != nil {
 		return 0, err
 	}
-	switch binary.LittleEndian.Uint32(hdr[:]) {
-	case capV1, capV2, capV3:
-	default:
-		return 0, unix.EINVAL
-	}
-	pid := int32(binary.LittleEndian.Uint32(hdr[4:]))
 	if pid != 0 && pid != t.tid {
 		return 0, unix.EPERM
 	}
-	if !t.privileged() {
+	data := make([]byte, 12*words)
+	if err := t.CopyIn(a.u(1), data); err != nil {
+		return 0, err
+	}
+	var eff, prm, inh uint64
+	for w := 0; w < words; w++ {
+		eff |= uint64(binary.LittleEndian.Uint32(data[12*w:])) << (32 * w)
+		prm |= uint64(binary.LittleEndian.Uint32(data[12*w+4:])) << (32 * w)
+		inh |= uint64(binary.LittleEndian.Uint32(data[12*w+8:])) << (32 * w)
+	}
+	c := &t.creds
+	if prm&^c.CapPermitted != 0 || eff&^prm != 0 || inh&^(c.CapInheritable|c.CapPermitted) != 0 {
 		return 0, unix.EPERM
 	}
+	c.CapEffective, c.CapPermitted, c.CapInheritable = eff&capAll, prm&capAll, inh&capAll
 	return 0, nil
 }

@@ -28,7 +28,7 @@ func init() {
 // or matching user IDs (Linux: kernel/signal.c:kill_ok_by_cred()); SIGCONT
 // within a session is always allowed.
 func (t *Task) mayKill(target *ThreadGroup, sig unix.Signal) bool {
-	if t.tg == target || t.creds.EffectiveUID == 0 {
+	if t.tg == target || t.creds.has(capKill) {
 		return true
 	}
 	target.mu.Lock()

@@ -121,6 +121,33 @@ type Credentials struct {
 	RealUID, EffectiveUID, SavedUID, FSUID uint32
 	RealGID, EffectiveGID, SavedGID, FSGID uint32
 	Groups                                 []uint32
+	// CapEffective, CapPermitted and CapInheritable are the capability
+	// sets, one bit per CAP_* number (capabilities(7)).
+	CapEffective, CapPermitted, CapInheritable uint64
+}
+
+// Capabilities the kernel checks.
+const (
+	capKill      = 5
+	capSetgid    = 6
+	capSetuid    = 7
+	capSysPtrace = 19
+	capSysAdmin  = 21
+	// capAll is every capability of Linux 6.1 (CAP_LAST_CAP = 40).
+	capAll = 1<<41 - 1
+)
+
+// has reports whether the effective set holds capability c.
+func (c *Credentials) has(cap int) bool { return c.CapEffective&(1<<cap) != 0 }
+
+// rootCaps gives a uid-0 identity the full sets, as Linux does for root.
+func (c *Credentials) rootCaps() {
+	if c.EffectiveUID == 0 || c.RealUID == 0 {
+		c.CapPermitted = capAll
+	}
+	if c.EffectiveUID == 0 {
+		c.CapEffective = c.CapPermitted
+	}
 }
 
 // Task is a Linux thread.
@@ -260,6 +287,7 @@ func (k *Kernel) newTask(tid int32, parent *Task) (*Task, error) {
 		RealUID: k.cfg.UID, EffectiveUID: k.cfg.UID, SavedUID: k.cfg.UID, FSUID: k.cfg.UID,
 		RealGID: k.cfg.GID, EffectiveGID: k.cfg.GID, SavedGID: k.cfg.GID, FSGID: k.cfg.GID,
 	}
+	t.creds.rootCaps()
 	tg.tasks[tid] = t
 	if parent == nil {
 		if err := t.fdt.installStdio(k.cfg.Stdio); err != nil {
