@@ -27,6 +27,9 @@ type hostFile struct {
 	// canPoll is false for a regular file or directory, which have no
 	// poll method on Linux (epoll_ctl refuses them).
 	canPoll bool
+	// chunkedWrites: a pipe or socket, written in waits for room and
+	// pieces that do not block (see Write).
+	chunkedWrites bool
 
 	mu sync.Mutex
 	// waits are the pending registrations. Protected by mu.
@@ -76,6 +79,7 @@ func wrapHostFD(fd int) (*hostFile, error) {
 	}
 	typ := st.Mode & unix.S_IFMT
 	hf.canPoll = typ != unix.S_IFREG && typ != unix.S_IFDIR
+	hf.chunkedWrites = typ == unix.S_IFIFO || typ == unix.S_IFSOCK
 	return hf, nil
 }
 
@@ -114,7 +118,7 @@ func (h *hostFile) hostRead(dst []byte) (int, error) {
 // waitReady waits until a host operation for events would not block: the
 // host reports one of them, or an error or hang-up. With O_NONBLOCK it is
 // EAGAIN instead of a wait; a signal makes it ERESTARTSYS (Linux's
-// pipe_read and tty reads restart the same way).
+// pipe_read, pipe_write and tty reads restart the same way).
 func (h *hostFile) waitReady(t *Task, events uint32) error {
 	ready := func() bool { return h.Readiness(events) != 0 }
 	if ready() {
@@ -144,16 +148,32 @@ func (h *hostFile) waitReady(t *Task, events uint32) error {
 // Write implements File.Write. A broken pipe on the host is EPIPE for the
 // program, with the SIGPIPE Linux would send.
 //
-// TODO(ringbox): a write blocked on the host (a full pipe or terminal
-// behind stdout) cannot be interrupted by a signal; only O_NONBLOCK is
-// honoured, by asking host poll(2) first.
+// A write to a host pipe or socket waits for room with host poll(2), so
+// that a signal can interrupt it, and then writes at most PIPE_BUF
+// bytes, which a pipe with room (POLLOUT: a free page) takes without
+// blocking. Interrupted, the write returns what it wrote, or ERESTARTSYS.
+//
+// TODO(ringbox): a write to a host terminal or other file is one host
+// write, which a signal cannot interrupt if the host blocks it (a
+// terminal stopped with ^S, say).
 func (h *hostFile) Write(t *Task, src []byte) (int, error) {
-	if h.nonblocking() && len(src) > 0 && h.Readiness(unix.POLLOUT) == 0 {
+	chunked := h.chunkedWrites
+	if !chunked && h.nonblocking() && len(src) > 0 && h.Readiness(unix.POLLOUT) == 0 {
 		return 0, unix.EAGAIN
 	}
 	total := 0
 	for total < len(src) {
-		n, err := unix.Write(h.fd, src[total:])
+		c := src[total:]
+		if chunked {
+			if err := h.waitReady(t, unix.POLLOUT); err != nil {
+				if total > 0 {
+					return total, nil
+				}
+				return 0, err
+			}
+			c = c[:min(len(c), pipeBuf)]
+		}
+		n, err := unix.Write(h.fd, c)
 		if err == unix.EINTR {
 			continue
 		}

@@ -336,6 +336,51 @@ func TestHostFile(t *testing.T) {
 	}
 }
 
+func TestHostFileWriteInterruptible(t *testing.T) {
+	task := newIdleTask(t)
+	withHandler(task, unix.SIGUSR1)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	hf, err := newHostFile(int(w.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hf.DecRef()
+	// Fill the host pipe without blocking.
+	hf.SetFlags(unix.O_NONBLOCK)
+	page := make([]byte, pipeBuf)
+	for {
+		if _, err := hf.Write(task, page); err == unix.EAGAIN {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hf.SetFlags(0)
+	done := make(chan error)
+	go func() {
+		_, err := hf.Write(task, page)
+		done <- err
+	}()
+	for {
+		hf.mu.Lock()
+		n := len(hf.waits)
+		hf.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	task.SendSignal(&arch.SignalInfo{Signo: int32(unix.SIGUSR1), Code: arch.SI_USER})
+	if err := <-done; err != ERESTARTSYS {
+		t.Errorf("write blocked on a full host pipe, interrupted: %v, want ERESTARTSYS", err)
+	}
+}
+
 func TestMemDevices(t *testing.T) {
 	task := newIdleTask(t)
 	tests := []struct {
