@@ -122,7 +122,7 @@ func openProc(t *Task, name string, flags int) (f File, handled bool, err error)
 func (t *Task) procState() string {
 	k := t.k
 	k.mu.Lock()
-	inPtraceStop := t.pt.stop != nil
+	inPtraceStop := t.pt.stop != nil || t.pt.listening
 	k.mu.Unlock()
 	switch {
 	case inPtraceStop:

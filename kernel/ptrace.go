@@ -52,9 +52,6 @@ type ptraceStopState struct {
 	code int
 	// info is the siginfo of a signal-delivery stop (GETSIGINFO).
 	info *arch.SignalInfo
-	// listening is set by PTRACE_LISTEN: still stopped, but a stop
-	// change is reported again.
-	listening bool
 }
 
 // waitReport is an event waiting for a wait(2) call.
@@ -86,6 +83,8 @@ type ptraceLinks struct {
 	eventMsg uint64
 	// interrupt is a pending PTRACE_INTERRUPT (seized tracees).
 	interrupt bool
+	// listening: resumed with PTRACE_LISTEN, still stopped.
+	listening bool
 	// resumeCh receives the tracer's resume request.
 	resumeCh chan ptraceResume
 	// stopStart is when the current stop began (UnixNano), for the

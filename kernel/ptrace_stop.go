@@ -220,32 +220,48 @@ func (t *Task) ptraceGroupStop(sig unix.Signal, cont <-chan struct{}) bool {
 	if !ok || t.killed.Load() {
 		return ok
 	}
+	if r.detach && t.groupStopInEffect() {
+		// "If the tracee was in group-stop, it stays stopped" after
+		// the tracer detaches or exits: back to the plain group stop.
+		return false
+	}
 	for r.listen {
-		// PTRACE_LISTEN: stay stopped until the group stop ends, then
-		// trap again so that the tracer learns of it.
+		// PTRACE_LISTEN: stay stopped, outside any ptrace-stop, until
+		// the group stop ends (SIGCONT) or PTRACE_INTERRUPT, then trap
+		// again so that the tracer learns of it (ptrace(2)).
+		code := 0
 		select {
 		case <-cont:
-			t.ptraceTrapStopLoop(&r)
+			code = int(unix.SIGTRAP) | unix.PTRACE_EVENT_STOP<<8
+			cont = nil
 		case <-t.interruptCh:
 			if t.killed.Load() {
+				t.setListening(false)
 				return true
 			}
 			if t.takePtraceInterrupt() {
-				t.ptraceTrapStopLoop(&r)
+				code = int(sig) | unix.PTRACE_EVENT_STOP<<8
 			}
 		}
+		if code == 0 {
+			continue
+		}
+		t.setListening(false)
+		nr, ok := t.ptraceStop(StopEvent, code, nil)
+		if !ok {
+			return true
+		}
+		r = nr
 	}
 	t.applyResume(r)
 	return true
 }
 
-func (t *Task) ptraceTrapStopLoop(r *ptraceResume) {
-	nr, ok := t.ptraceStop(StopEvent, int(unix.SIGTRAP)|unix.PTRACE_EVENT_STOP<<8, nil)
-	if !ok {
-		*r = ptraceResume{}
-		return
-	}
-	*r = nr
+// setListening records PTRACE_LISTEN's state for /proc.
+func (t *Task) setListening(v bool) {
+	t.k.mu.Lock()
+	t.pt.listening = v
+	t.k.mu.Unlock()
 }
 
 // stepping reports whether the tracer asked for a single step.
@@ -267,4 +283,11 @@ func (t *Task) finishStep() {
 		t.st.Regs.Eflags &^= arch.FlagTF
 		t.ptr.forcedTF = false
 	}
+}
+
+// groupStopInEffect reports whether the task's group is (being) stopped.
+func (t *Task) groupStopInEffect() bool {
+	h := t.sigLock()
+	defer h.mu.Unlock()
+	return t.tg.groupStopped || t.tg.groupStopPending
 }

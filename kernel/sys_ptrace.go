@@ -169,10 +169,6 @@ func (t *Task) ptraceInterrupt(target *Task) error {
 	// (Linux: JOBCTL_TRAP_STOP stays pending).
 	target.pt.interrupt = true
 	target.ptInterrupt.Store(true)
-	if s := target.pt.stop; s != nil && s.listening {
-		// A listening tracee re-traps at once.
-		s.listening = false
-	}
 	k.mu.Unlock()
 	target.wakeInterrupt()
 	return nil
@@ -189,12 +185,11 @@ func (t *Task) resume(target *Task, r ptraceResume) error {
 	if target.pt.tracer != t || target.pt.stop == nil {
 		return unix.ESRCH
 	}
-	if r.listen {
-		target.pt.stop.listening = true
-	} else {
-		target.pt.stop = nil
-		target.pt.report = nil
-	}
+	// A listening tracee is no longer in a ptrace-stop (requests on it
+	// are ESRCH) but stays stopped.
+	target.pt.listening = r.listen
+	target.pt.stop = nil
+	target.pt.report = nil
 	select {
 	case <-target.pt.resumeCh:
 	default:
@@ -340,7 +335,9 @@ func (t *Task) ptraceRequest(target *Task, req int, addr, data uint64) (uint64, 
 	case unix.PTRACE_LISTEN:
 		k := t.k
 		k.mu.Lock()
-		ok := target.pt.seized && target.pt.stop != nil && target.pt.stop.kind == StopGroup
+		// Only from a PTRACE_EVENT_STOP (Linux: ptrace_request()
+		// checks si_code >> 8).
+		ok := target.pt.seized && target.pt.stop != nil && target.pt.stop.code>>8 == unix.PTRACE_EVENT_STOP
 		k.mu.Unlock()
 		if !ok {
 			return 0, unix.EIO
