@@ -279,6 +279,10 @@ static inline int wait_pid(pid_t pid)
 {
 	int st;
 	pid_t r;
+	if (pid <= 0) { // a failed spawn: never wait for "any child"
+		errno = ECHILD;
+		return -1;
+	}
 	do
 		r = waitpid(pid, &st, __WALL);
 	while (r == -1 && errno == EINTR);
