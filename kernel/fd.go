@@ -1,5 +1,35 @@
 package kernel
 
+// The file layer: open file descriptions (File) and the descriptor table
+// (FDTable) that numbers them for a process.
+//
+//	fd.go        File, its optional behaviours, FDTable
+//	sys_fd.go    dup, dup2, dup3, fcntl, close, close_range, pipe, open, lseek
+//	sys_fs.go    read, write, readv, writev, pread64, pwrite64, ioctl, stat,
+//	             ftruncate, fsync
+//	sys_rw.go    preadv, pwritev and their flagged variants
+//	pipe.go      pipes (a ring of page-sized slots, as Linux's)
+//	hostfile.go  host descriptors (the sandbox's stdio)
+//	devnull.go   /dev/null, zero, full, random, urandom; openFile's path walk
+//	fdpath.go    /dev/fd/N, /dev/std*, /proc/self/fd/N opened afresh
+//	memfd.go     memfd_create: regular files in the memory file
+//	eventfd.go   eventfd
+//	poll.go, select.go, epoll.go   waiting for readiness
+//
+// Blocking file operations wait with Task.Block on a Waiter registered
+// with the file's WaitQueue and return ERESTARTSYS when a signal
+// interrupts them (Linux's pipe_read and pipe_write do).
+//
+// Lock order:
+//
+//	FDTable.mu (File methods other than IncRef are never called under it)
+//	epollFile.mu
+//	  nested epollFile.mu (an epoll the outer one watches)
+//	  pipe.mu, eventFile.mu, memInode.mu, hostFile.mu
+//	    WaitQueue.mu
+//	memInode.mu
+//	  memfile.MemoryFile's lock, Limits.mu
+
 import (
 	"sync"
 	"sync/atomic"

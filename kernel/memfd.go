@@ -144,31 +144,41 @@ func (i *memInode) readAt(dst []byte, off int64) int {
 // TODO(ringbox): a write that F_SEAL_GROW cuts is short where Linux, page
 // by page, may stop at a different byte.
 func (i *memInode) writeAt(t *Task, src []byte, off int64, appending bool) (int, int64, error) {
+	n, end, xfsz, err := i.writeAtLocked(t, src, off, appending)
+	if xfsz {
+		t.sendSelfSignal(unix.SIGXFSZ)
+	}
+	return n, end, err
+}
+
+// writeAtLocked is writeAt; it reports whether SIGXFSZ is due, for the
+// caller to send once the inode is unlocked.
+func (i *memInode) writeAtLocked(t *Task, src []byte, off int64, appending bool) (n int, end int64, xfsz bool, err error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if len(src) == 0 {
-		return 0, off, nil
+		return 0, off, false, nil
 	}
 	if appending {
 		off = i.size
 	}
 	if i.seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
-		return 0, off, unix.EPERM
+		return 0, off, false, unix.EPERM
 	}
 	if lim := t.tg.limits.Get(unix.RLIMIT_FSIZE).Cur; lim != rlimInfinity {
 		if uint64(off) >= lim {
-			t.sendSelfSignal(unix.SIGXFSZ)
-			return 0, off, unix.EFBIG
+			return 0, off, true, unix.EFBIG
 		}
 		src = src[:min(uint64(len(src)), lim-uint64(off))]
 	}
 	if off >= maxFileSize {
-		return 0, off, unix.EFBIG
+		// The file system's own limit comes without SIGXFSZ.
+		return 0, off, false, unix.EFBIG
 	}
 	src = src[:min(int64(len(src)), maxFileSize-off)]
 	if i.seals&unix.F_SEAL_GROW != 0 && off+int64(len(src)) > i.size {
 		if off >= i.size {
-			return 0, off, unix.EPERM
+			return 0, off, false, unix.EPERM
 		}
 		src = src[:i.size-off]
 	}
@@ -177,20 +187,20 @@ func (i *memInode) writeAt(t *Task, src []byte, off int64, appending bool) (int,
 		pos := uint64(off) + uint64(done)
 		idx, in := pos/pageSize, pos%pageSize
 		n := min(uint64(len(src)-done), pageSize-in)
-		p, err := i.pageLocked(idx)
-		if err != nil {
+		p, perr := i.pageLocked(idx)
+		if perr != nil {
 			if done > 0 {
 				break
 			}
-			return 0, off, err
+			return 0, off, false, perr
 		}
 		copy(i.mf.Bytes(memfile.FileRange{Start: p + in, End: p + in + n}), src[done:])
 		done += int(n)
 	}
-	end := off + int64(done)
+	end = off + int64(done)
 	i.size = max(i.size, end)
 	i.touchLocked()
-	return done, end, nil
+	return done, end, false, nil
 }
 
 // truncate sets the size (Linux: shmem_setattr() and inode_newsize_ok()):
@@ -198,6 +208,15 @@ func (i *memInode) writeAt(t *Task, src []byte, off int64, appending bool) (int,
 // growing past RLIMIT_FSIZE. Pages past the new size are freed and the
 // tail of the last one zeroed, so that growing again reads zeros.
 func (i *memInode) truncate(t *Task, size int64) error {
+	err := i.truncateLocked(t, size)
+	if err == unix.EFBIG {
+		t.sendSelfSignal(unix.SIGXFSZ)
+	}
+	return err
+}
+
+// truncateLocked is truncate but for the signal.
+func (i *memInode) truncateLocked(t *Task, size int64) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if (size < i.size && i.seals&unix.F_SEAL_SHRINK != 0) || (size > i.size && i.seals&unix.F_SEAL_GROW != 0) {
@@ -205,7 +224,6 @@ func (i *memInode) truncate(t *Task, size int64) error {
 	}
 	if size > i.size {
 		if lim := t.tg.limits.Get(unix.RLIMIT_FSIZE).Cur; lim != rlimInfinity && uint64(size) > lim {
-			t.sendSelfSignal(unix.SIGXFSZ)
 			return unix.EFBIG
 		}
 	}

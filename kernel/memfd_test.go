@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ringbox/ringbox/arch"
+	"github.com/ringbox/ringbox/platform"
 )
 
 func TestMemfd(t *testing.T) {
@@ -75,4 +78,25 @@ func TestMemfdFileSizeLimit(t *testing.T) {
 		h.actions[unix.SIGXFSZ-1].Handler = sigIGN
 		h.mu.Unlock()
 	}, cases)
+}
+
+// TestMemfdSIGXFSZ: a write past RLIMIT_FSIZE raises SIGXFSZ, whose
+// default action ends the program.
+func TestMemfdSIGXFSZ(t *testing.T) {
+	calls := [][]uint64{
+		{unix.SYS_MEMFD_CREATE, pathAddr(0), 0},
+		{unix.SYS_PWRITE64, 7, bufAddr, 1, 4096},
+	}
+	k, task, _ := newTestKernel(t, func(c *fakeContext, st *arch.State) platform.Event {
+		if c.step < len(calls) {
+			return syscallEvent(st, calls[c.step][0], calls[c.step][1:]...)
+		}
+		return syscallEvent(st, unix.SYS_EXIT_GROUP, 0)
+	})
+	setupFiles(t, task)
+	task.tg.limits.Set(unix.RLIMIT_FSIZE, unix.Rlimit{Cur: 4096, Max: 4096})
+	task.start()
+	if got := k.Wait(); got.Signal != unix.SIGXFSZ {
+		t.Errorf("exit status %v, want death by SIGXFSZ", got)
+	}
 }
