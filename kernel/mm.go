@@ -36,6 +36,10 @@ type vma struct {
 	name     string
 	// dontFork and wipeOnFork are MADV_DONTFORK and MADV_WIPEONFORK.
 	dontFork, wipeOnFork bool
+	// shm is the object of a shared anonymous mapping, and shmOff the
+	// object offset of start.
+	shm    *sharedAnon
+	shmOff uint64
 }
 
 // page is one present page of the address space.
@@ -95,6 +99,9 @@ func (mm *MemoryManager) decUsers() {
 		mm.mf.DecRef(memfile.FileRange{Start: p.off, End: p.off + pageSize})
 	}
 	mm.pages = nil
+	for _, v := range mm.vmas {
+		dropVMAObject(v)
+	}
 	mm.vmas = nil
 	mm.mu.Unlock()
 	mm.as.Release()
@@ -143,6 +150,10 @@ func (mm *MemoryManager) splitLocked(addr uint64) {
 	v := mm.vmas[i]
 	right := *v
 	right.start = addr
+	if v.shm != nil {
+		v.shm.incRef()
+		right.shmOff = v.shmOff + (addr - v.start)
+	}
 	v.end = addr
 	mm.vmas = append(mm.vmas, nil)
 	copy(mm.vmas[i+2:], mm.vmas[i+1:])
@@ -162,6 +173,7 @@ func (mm *MemoryManager) removeLocked(start, end uint64) {
 		if v.start >= start && v.end <= end {
 			mm.mapped -= v.end - v.start
 			removed = true
+			dropVMAObject(v)
 			continue
 		}
 		out = append(out, v)
@@ -290,6 +302,9 @@ func (mm *MemoryManager) HandleFault(addr uint64, at platform.AccessType) (int32
 //
 // Preconditions: mm.mu is held; [start, end) lies in v.
 func (mm *MemoryManager) populateLocked(v *vma, start, end uint64) error {
+	if v.shm != nil {
+		return mm.populateSharedLocked(v, start, end)
+	}
 	a := start
 	for a < end {
 		if _, ok := mm.pages[a]; ok {
@@ -392,4 +407,24 @@ func (mm *MemoryManager) mapPagesLocked(v *vma, start, end uint64) error {
 		runVA, runOff, runLen, runAt = a, p.off, pageSize, at
 	}
 	return flush()
+}
+
+// populateSharedLocked maps the object pages of a shared anonymous vma.
+//
+// Preconditions: mm.mu is held; [start, end) lies in v.
+func (mm *MemoryManager) populateSharedLocked(v *vma, start, end uint64) error {
+	for a := start; a < end; a += pageSize {
+		if _, ok := mm.pages[a]; ok {
+			continue
+		}
+		off, err := v.shm.page((a - v.start + v.shmOff) / pageSize)
+		if err != nil {
+			return err
+		}
+		mm.pages[a] = page{off: off}
+	}
+	if v.perms == platform.NoAccess {
+		return nil
+	}
+	return mm.mapPagesLocked(v, start, end)
 }

@@ -22,6 +22,9 @@ func (mm *MemoryManager) Fork() (*MemoryManager, error) {
 			continue
 		}
 		nv := *v
+		if nv.shm != nil {
+			nv.shm.incRef()
+		}
 		child.vmas = append(child.vmas, &nv)
 		child.mapped += v.end - v.start
 		if v.wipeOnFork {

@@ -109,6 +109,7 @@ func (t *Task) execve(dirfd int, pathAddr, argvAddr, envpAddr uint64, flags int)
 		exe.f.Close()
 		return 0, err
 	}
+	t.tg.execTimers()
 	// The point of no return: from here a failure kills the process
 	// (Linux: a failed exec after de_thread() is fatal).
 	t.execReleaseOld()

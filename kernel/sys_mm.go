@@ -110,6 +110,9 @@ func sysMmap(t *Task, a *syscallArgs) (uint64, error) {
 		}
 	}
 	v := &vma{start: start, end: start + length, perms: protToAccess(prot), maxPerms: platform.AnyAccess, shared: shared}
+	if shared {
+		v.shm = newSharedAnon(mm.mf)
+	}
 	mm.insertLocked(v)
 	if flags&unix.MAP_POPULATE != 0 && v.perms != platform.NoAccess {
 		if err := mm.populateLocked(v, v.start, v.end); err != nil {
@@ -117,8 +120,6 @@ func sysMmap(t *Task, a *syscallArgs) (uint64, error) {
 			return 0, unix.ENOMEM
 		}
 	}
-	// TODO(ringbox): MAP_SHARED anonymous memory is shared only once fork
-	// exists; until then it behaves as private.
 	return start, nil
 }
 

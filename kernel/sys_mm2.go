@@ -262,6 +262,10 @@ func sysMremap(t *Task, a *syscallArgs) (uint64, error) {
 // Preconditions: mm.mu is held; the destination is free.
 func (mm *MemoryManager) moveLocked(v *vma, old, oldLen, dst, newLen uint64) (uint64, error) {
 	nv := &vma{start: dst, end: dst + newLen, perms: v.perms, maxPerms: v.maxPerms, shared: v.shared, name: v.name}
+	if v.shm != nil {
+		v.shm.incRef()
+		nv.shm, nv.shmOff = v.shm, v.shmOff+(old-v.start)
+	}
 	moved := make(map[uint64]page)
 	for a := old; a < old+min(oldLen, newLen); a += pageSize {
 		if p, ok := mm.pages[a]; ok {

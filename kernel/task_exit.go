@@ -49,6 +49,7 @@ func (t *Task) exit() {
 	tg := t.tg
 	if t.mm != nil {
 		t.exitRobustList()
+		t.exitPIFutexes()
 		// CLONE_CHILD_CLEARTID / set_tid_address: zero the word and wake
 		// a futex waiter (Linux: kernel/fork.c:mm_release()).
 		if t.clearChildTID != 0 {
@@ -108,6 +109,7 @@ func (t *Task) exit() {
 	}
 	t.log.Debug("task exited", zap.Stringer("status", st), zap.Bool("last", last))
 	if last {
+		tg.stopTimers()
 		tg.exitNotify(st)
 	}
 }
@@ -317,9 +319,6 @@ func waitStatus(st ExitStatus) uint32 {
 // exit_robust_list()). struct robust_list_head is {list.next,
 // futex_offset, list_op_pending}.
 const (
-	futexWaiters    = 0x80000000
-	futexOwnerDied  = 0x40000000
-	futexTIDMask    = 0x3fffffff
 	robustListLimit = 2048
 )
 
@@ -343,32 +342,11 @@ func (t *Task) exitRobustList() {
 		}
 		next = binary.LittleEndian.Uint64(nb[:])
 		if entry != pending {
-			t.handleFutexDeath(uint64(int64(entry&^1) + off))
+			t.robustFutexDeath(uint64(int64(entry&^1)+off), entry&1 != 0, false)
 		}
 	}
 	if pending != 0 {
-		t.handleFutexDeath(uint64(int64(pending&^1) + off))
-	}
-}
-
-// handleFutexDeath marks a robust futex held by the dying thread as owner
-// died and wakes one waiter.
-func (t *Task) handleFutexDeath(addr uint64) {
-	var b [4]byte
-	if err := t.CopyIn(addr, b[:]); err != nil {
-		return
-	}
-	v := binary.LittleEndian.Uint32(b[:])
-	if int32(v&futexTIDMask) != t.tid {
-		return
-	}
-	nv := (v & futexWaiters) | futexOwnerDied
-	binary.LittleEndian.PutUint32(b[:], nv)
-	if err := t.CopyOut(addr, b[:]); err != nil {
-		return
-	}
-	if v&futexWaiters != 0 {
-		t.k.futexWake(t, addr, 1)
+		t.robustFutexDeath(uint64(int64(pending&^1)+off), pending&1 != 0, true)
 	}
 }
 
