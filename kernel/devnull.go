@@ -251,7 +251,19 @@ func openFile(t *Task, dirfd int, path string, flags int) (File, error) {
 		f.flags.Store(int32(fl))
 		return f, nil
 	}
-	return nil, unix.ENOENT
+	// Relative names resolve against ringbox's working directory, the
+	// sandbox's only one until tasks have their own.
+	// TODO(ringbox): per-task cwd (chdir) and directory descriptors.
+	if path[0] != '/' {
+		if dirfd != unix.AT_FDCWD {
+			return nil, unix.ENOENT
+		}
+		return openHost(path, flags)
+	}
+	if trailingSlash {
+		name += "/"
+	}
+	return openHost(name, flags)
 }
 
 // cleanPath resolves "." and ".." and repeated slashes lexically (there

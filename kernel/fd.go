@@ -39,7 +39,9 @@ import (
 
 // File is an open file description (Linux: struct file): what a
 // descriptor refers to, shared by dup(2) and fork(2). Every method may be
-// called concurrently from several tasks.
+// called concurrently from several tasks. The buffers given to Read,
+// Write, PRead and PWrite are the kernel's, reused after the call: a file
+// copies what it keeps.
 type File interface {
 	// Read reads into dst from the current position (Linux:
 	// file_operations.read_iter). A blocking read that a signal

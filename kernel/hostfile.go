@@ -30,6 +30,9 @@ type hostFile struct {
 	// chunkedWrites: a pipe or socket, written in waits for room and
 	// pieces that do not block (see Write).
 	chunkedWrites bool
+	// regular: a regular file, which never blocks and whose reads are
+	// short only at its end.
+	regular bool
 
 	mu sync.Mutex
 	// waits are the pending registrations. Protected by mu.
@@ -80,6 +83,7 @@ func wrapHostFD(fd int) (*hostFile, error) {
 	typ := st.Mode & unix.S_IFMT
 	hf.canPoll = typ != unix.S_IFREG && typ != unix.S_IFDIR
 	hf.chunkedWrites = typ == unix.S_IFIFO || typ == unix.S_IFSOCK
+	hf.regular = typ == unix.S_IFREG
 	return hf, nil
 }
 
@@ -96,7 +100,7 @@ func (h *hostFile) DecRef() {
 // reader of the host descriptor (outside the sandbox) can take it; the
 // read then blocks on the host, deaf to signals, until more data comes.
 func (h *hostFile) Read(t *Task, dst []byte) (int, error) {
-	if len(dst) == 0 {
+	if len(dst) == 0 || h.regular {
 		return h.hostRead(dst)
 	}
 	if err := h.waitReady(t, unix.POLLIN); err != nil {
@@ -233,6 +237,10 @@ func (h *hostFile) Truncate(t *Task, size int64) error { return unix.Ftruncate(h
 
 // Sync implements fsync(2) on the host file.
 func (h *hostFile) Sync() error { return unix.Fsync(h.fd) }
+
+// fillsReads tells read(2) that a regular file's reads are short only at
+// its end.
+func (h *hostFile) fillsReads() bool { return h.regular }
 
 // pollable tells epoll_ctl whether the host file can be watched.
 func (h *hostFile) pollable() bool { return h.canPoll }

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -37,6 +38,16 @@ const maxIOVecs = 1024
 
 // ioChunk is the size of the kernel buffer used per read/write step.
 const ioChunk = 64 << 10
+
+// ioBuffers recycles the ioChunk-sized buffers of reads and writes.
+var ioBuffers = sync.Pool{New: func() any { return new([ioChunk]byte) }}
+
+// getIOBuffer returns a buffer of n <= ioChunk bytes and the function
+// that gives it back.
+func getIOBuffer(n uint64) ([]byte, func()) {
+	b := ioBuffers.Get().(*[ioChunk]byte)
+	return b[:n], func() { ioBuffers.Put(b) }
+}
 
 // fdForRead returns the file at fd for reading, with a reference: EBADF
 // unless open for reading (Linux: fs/read_write.c:vfs_read()).
@@ -103,7 +114,8 @@ func readInto(t *Task, f File, rd rwReader, addr, n uint64) (uint64, error) {
 		}
 	}
 	fills := fillsReads(f)
-	buf := make([]byte, min(n, ioChunk))
+	buf, put := getIOBuffer(min(n, ioChunk))
+	defer put()
 	var done uint64
 	for {
 		c := min(n-done, uint64(len(buf)))
@@ -156,7 +168,8 @@ func writeFrom(t *Task, wr rwWriter, addr, n uint64) (uint64, error) {
 		_, err := wr(nil)
 		return 0, err
 	}
-	buf := make([]byte, min(n, ioChunk))
+	buf, put := getIOBuffer(min(n, ioChunk))
+	defer put()
 	var done uint64
 	for done < n {
 		c := min(n-done, uint64(len(buf)))
@@ -318,7 +331,9 @@ func writeIovecs(t *Task, wr rwWriter, iov []iovec, total uint64) (uint64, error
 		return 0, nil
 	}
 	if total <= ioChunk {
-		buf := make([]byte, 0, total)
+		b, put := getIOBuffer(total)
+		defer put()
+		buf := b[:0]
 		for _, v := range iov {
 			if v.len == 0 {
 				continue
@@ -395,7 +410,8 @@ func readIovecsInto(t *Task, rd rwReader, iov []iovec, total uint64) (uint64, er
 	if room == 0 {
 		return 0, unix.EFAULT
 	}
-	buf := make([]byte, room)
+	buf, put := getIOBuffer(room)
+	defer put()
 	n, err := rd(buf)
 	if n <= 0 {
 		return 0, err
