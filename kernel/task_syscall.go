@@ -93,10 +93,12 @@ func SyscallName(nr uint64) string {
 // kernel/entry/common.c:syscall_trace_enter() and syscall_exit_work()).
 func (t *Task) doSyscall() taskRunState {
 	r := &t.st.Regs
+	// RAX reads -ENOSYS from the entry on, as Linux's entry code pushes
+	// it into pt_regs: a tracer sees it at the enter stop, and a call
+	// that is not made (nr -1, or cancelled by the tracer) returns it.
+	r.Rax = negErrno(unix.ENOSYS)
 	if entryMode := t.ptr.mode; entryMode == ptraceModeSyscall || entryMode == ptraceModeSysemu || entryMode == ptraceModeSysemuStep {
-		// At the enter stop RAX reads -ENOSYS (Linux sets it before
-		// the stop); the tracer may change the number and arguments.
-		r.Rax = negErrno(unix.ENOSYS)
+		// The tracer may change the number and arguments.
 		if res, ok := t.ptraceStop(StopSyscallEnter, t.syscallStopCode(), nil); ok {
 			if t.killed.Load() {
 				return exiting{}
