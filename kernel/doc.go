@@ -36,12 +36,24 @@
 // and copies to and from user memory through the kernel's own mapping of
 // the memory file.
 //
+// # ptrace
+//
+// ptrace(2) is implemented here, on the same run loop: a tracee reaches a
+// stop point (signal delivery, a syscall enter or exit, an event, a group
+// stop, PTRACE_INTERRUPT), records the stop for its tracer's wait and
+// blocks outside Switch until the tracer resumes it (ptrace.go,
+// ptrace_stop.go, sys_ptrace.go). The per-vCPU records count stops by kind
+// and their stop-to-resume latency.
+//
 // # Lock order
 //
-//	Kernel.mu (task table)
-//	  ThreadGroup.mu
-//	    MemoryManager.mu
-//	      memfile.MemoryFile.mu
-//
-// Task.mu protects per-task signal state and is taken after ThreadGroup.mu.
+//	ktimer.mu (timers.go)
+//	  Kernel.mu (task table, process tree, ptrace links and stops)
+//	    SignalHandlers.mu (the siglock: actions, pending signals, masks,
+//	    group stop)
+//	      ThreadGroup.mu (threads, exit status)
+//	        futexBucket.mu
+//	          MemoryManager.mu
+//	            sharedAnon.mu
+//	              memfile.MemoryFile.mu
 package kernel

@@ -87,6 +87,10 @@ func run() int {
 		"PATH=" + suite.BinDir + ":" + suite.Root,
 		"RINGBOX_TEST_BIN=" + suite.BinDir,
 		"RINGBOX_BIN=" + suite.RingboxBin,
+		// The VM exists to test the KVM platform; the ptrace platform is
+		// tested on the host. Guest exits are slow under emulation.
+		"RINGBOX_TEST_PLATFORMS=kvm",
+		"RINGBOX_TEST_TIMEOUT=300s",
 		"HOME=/",
 		"TMPDIR=/tmp",
 		"TERM=dumb",
