@@ -30,14 +30,17 @@ const (
 // number is not ABI).
 const pipeDev = 0xf
 
+// pipePages recycles the slots' pages.
+var pipePages = sync.Pool{New: func() any { return new([pipePage]byte) }}
+
 // pipeInodes numbers the pipes for st_ino.
 var pipeInodes atomic.Uint64
 
 // pipeSlot is one page of the ring (Linux: struct pipe_buffer).
 type pipeSlot struct {
-	data []byte // pipePage bytes
-	off  int    // first unread byte
-	len  int    // unread bytes
+	data *[pipePage]byte
+	off  int // first unread byte
+	len  int // unread bytes
 	// packet: written by an O_DIRECT writer; never merged, read whole
 	// (Linux: PIPE_BUF_FLAG_PACKET; the other case is
 	// PIPE_BUF_FLAG_CAN_MERGE).
@@ -106,6 +109,7 @@ func (p *pipe) readLocked(dst []byte) int {
 			s.len = 0
 		}
 		if s.len == 0 {
+			pipePages.Put(s.data)
 			*s = pipeSlot{}
 			p.tail++
 		}
@@ -137,8 +141,8 @@ func (p *pipe) mergeLocked(src []byte) bool {
 func (p *pipe) fillLocked(src []byte, packet bool) int {
 	n := min(len(src), pipePage)
 	s := p.slotLocked(p.head)
-	*s = pipeSlot{data: make([]byte, pipePage), len: n, packet: packet}
-	copy(s.data, src[:n])
+	*s = pipeSlot{data: pipePages.Get().(*[pipePage]byte), len: n, packet: packet}
+	copy(s.data[:], src[:n])
 	p.head++
 	return n
 }
