@@ -3,7 +3,7 @@ package ptrace
 import "github.com/ringbox/ringbox/arch"
 
 // cpuid executes CPUID with leaf in EAX and subleaf in ECX.
-func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
+var cpuid = arch.CPUID
 
 // CPUID leaves and bits used to size the XSAVE area (Intel SDM Vol. 1,
 // 13.2).
