@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -245,8 +246,12 @@ func (h *hostFile) fillsReads() bool { return h.regular }
 // pollable tells epoll_ctl whether the host file can be watched.
 func (h *hostFile) pollable() bool { return h.canPoll }
 
-// Ioctl implements File.Ioctl: the terminal queries a program makes on
-// its stdio are answered from the host terminal.
+// Ioctl implements File.Ioctl: the terminal requests a program makes on
+// its stdio go to the host terminal (queries, raw mode, flushes), and
+// FIONREAD to any host file that answers it.
+//
+// TODO(ringbox): job control (TIOCGPGRP, TIOCSPGRP, TIOCSCTTY) needs the
+// sandbox's sessions tied to the terminal; those are ENOTTY.
 func (h *hostFile) Ioctl(t *Task, req, arg uint64) (uint64, error) {
 	switch req {
 	case unix.TCGETS:
@@ -255,12 +260,28 @@ func (h *hostFile) Ioctl(t *Task, req, arg uint64) (uint64, error) {
 			return 0, err
 		}
 		return 0, t.CopyOut(arg, termiosBytes(tio))
+	case unix.TCSETS, unix.TCSETSW, unix.TCSETSF:
+		var tio unix.Termios
+		if err := t.CopyIn(arg, termiosBytes(&tio)); err != nil {
+			return 0, err
+		}
+		return 0, unix.IoctlSetTermios(h.fd, uint(req), &tio)
+	case unix.TCFLSH, unix.TCXONC:
+		return 0, unix.IoctlSetInt(h.fd, uint(req), int(int32(arg)))
 	case unix.TIOCGWINSZ:
 		ws, err := unix.IoctlGetWinsize(h.fd, unix.TIOCGWINSZ)
 		if err != nil {
 			return 0, err
 		}
 		return 0, t.CopyOut(arg, winsizeBytes(ws))
+	case unix.TIOCINQ: // FIONREAD
+		n, err := unix.IoctlGetInt(h.fd, unix.TIOCINQ)
+		if err != nil {
+			return 0, err
+		}
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], uint32(n))
+		return 0, t.CopyOut(arg, b[:])
 	}
 	return 0, unix.ENOTTY
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -448,5 +449,73 @@ func TestCleanPath(t *testing.T) {
 		if got != tc.want || dir != tc.wantDir {
 			t.Errorf("cleanPath(%q) = %q, %v; want %q, %v", tc.in, got, dir, tc.want, tc.wantDir)
 		}
+	}
+}
+
+func TestHostFileIoctls(t *testing.T) {
+	task := newIdleTask(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	hf, err := newHostFile(int(r.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hf.DecRef()
+	w.Write([]byte("xyz"))
+	if _, err := hf.Ioctl(task, unix.TIOCINQ, bufAddr); err != nil {
+		t.Fatalf("FIONREAD: %v", err)
+	}
+	var b [4]byte
+	task.CopyIn(bufAddr, b[:])
+	if got := binary.LittleEndian.Uint32(b[:]); got != 3 {
+		t.Errorf("FIONREAD = %d, want 3", got)
+	}
+	if _, err := hf.Ioctl(task, unix.TCGETS, bufAddr); err != unix.ENOTTY {
+		t.Errorf("TCGETS on a pipe: %v, want ENOTTY", err)
+	}
+
+	// A terminal: raw mode set through the sandbox reaches the host.
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Skipf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Skipf("ptsname: %v", err)
+	}
+	pts, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("open pts: %v", err)
+	}
+	defer pts.Close()
+	tty, err := newHostFile(int(pts.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.DecRef()
+	if _, err := tty.Ioctl(task, unix.TCGETS, bufAddr); err != nil {
+		t.Fatalf("TCGETS: %v", err)
+	}
+	var tio unix.Termios
+	task.CopyIn(bufAddr, termiosBytes(&tio))
+	tio.Lflag &^= unix.ECHO | unix.ICANON
+	task.CopyOut(bufAddr, termiosBytes(&tio))
+	if _, err := tty.Ioctl(task, unix.TCSETS, bufAddr); err != nil {
+		t.Fatalf("TCSETS: %v", err)
+	}
+	host, err := unix.IoctlGetTermios(int(pts.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host.Lflag&(unix.ECHO|unix.ICANON) != 0 {
+		t.Errorf("host terminal lflag %#x still has ECHO or ICANON after TCSETS", host.Lflag)
 	}
 }
