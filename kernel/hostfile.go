@@ -95,19 +95,28 @@ func (h *hostFile) DecRef() {
 	}
 }
 
-// Read implements File.Read.
+// Read implements File.Read. A host descriptor that is itself
+// nonblocking (the host files ringbox opens are) may still say EAGAIN
+// after poll reported data another reader took: a blocking read then
+// waits again.
 //
-// TODO(ringbox): between host poll reporting data and the read, another
-// reader of the host descriptor (outside the sandbox) can take it; the
-// read then blocks on the host, deaf to signals, until more data comes.
+// TODO(ringbox): on a blocking host descriptor, data that another reader
+// of it (outside the sandbox) takes between the poll and the read leaves
+// the read blocked on the host, deaf to signals, until more data comes.
 func (h *hostFile) Read(t *Task, dst []byte) (int, error) {
 	if len(dst) == 0 || h.regular {
 		return h.hostRead(dst)
 	}
-	if err := h.waitReady(t, unix.POLLIN); err != nil {
-		return 0, err
+	for {
+		if err := h.waitReady(t, unix.POLLIN); err != nil {
+			return 0, err
+		}
+		n, err := h.hostRead(dst)
+		if err == unix.EAGAIN && !h.nonblocking() {
+			continue
+		}
+		return n, err
 	}
-	return h.hostRead(dst)
 }
 
 func (h *hostFile) hostRead(dst []byte) (int, error) {
@@ -179,7 +188,7 @@ func (h *hostFile) Write(t *Task, src []byte) (int, error) {
 			c = c[:min(len(c), pipeBuf)]
 		}
 		n, err := unix.Write(h.fd, c)
-		if err == unix.EINTR {
+		if err == unix.EINTR || (err == unix.EAGAIN && chunked && !h.nonblocking()) {
 			continue
 		}
 		if n > 0 {
