@@ -238,3 +238,62 @@ func (p *pathFile) EventRegister(w *Waiter, mask uint32) {}
 
 // EventUnregister implements File.EventUnregister.
 func (p *pathFile) EventUnregister(w *Waiter) {}
+
+// linkNamer files say what their /proc/self/fd link reads (Linux: the
+// d_path of the file, or the d_dname of a pseudo file).
+type linkNamer interface {
+	linkName() (string, error)
+}
+
+// fdLinkName returns what /proc/self/fd/N reads for f; a file that cannot
+// say is "anon_inode:[unknown]", which a program cannot open.
+func fdLinkName(f File) (string, error) {
+	if n, ok := f.(linkNamer); ok {
+		return n.linkName()
+	}
+	return "anon_inode:[unknown]", nil
+}
+
+// linkName implements linkNamer (Linux: pipefs_dname()).
+func (f *pipeFile) linkName() (string, error) {
+	return "pipe:[" + strconv.FormatUint(f.p.ino, 10) + "]", nil
+}
+
+// linkName implements linkNamer.
+func (f *memDevFile) linkName() (string, error) {
+	for _, d := range memDevs {
+		if d.kind == f.kind {
+			return d.path, nil
+		}
+	}
+	return "", unix.ENOENT
+}
+
+// linkName implements linkNamer: an unlinked tmpfs file (Linux:
+// mm/memfd.c names it "memfd:NAME").
+func (f *memFD) linkName() (string, error) { return "/" + f.inode.name + " (deleted)", nil }
+
+// linkName implements linkNamer.
+func (e *eventFile) linkName() (string, error) { return "anon_inode:[eventfd]", nil }
+
+// linkName implements linkNamer.
+func (e *epollFile) linkName() (string, error) { return "anon_inode:[eventpoll]", nil }
+
+// linkName implements linkNamer: the target's.
+func (p *pathFile) linkName() (string, error) { return fdLinkName(p.target) }
+
+// linkName implements linkNamer: what the host's /proc says of the host
+// descriptor (a terminal's /dev/pts path, "pipe:[...]", a file's path).
+func (h *hostFile) linkName() (string, error) {
+	return hostReadlink("/proc/self/fd/" + strconv.Itoa(h.fd))
+}
+
+// hostReadlink reads a host symbolic link.
+func hostReadlink(path string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlink(path, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}

@@ -36,6 +36,12 @@ func TestOpenByDescriptorPath(t *testing.T) {
 		{"trailing slash", []uint64{unix.SYS_OPEN, p(8), 0}, errno(unix.ENOTDIR)},
 		{"O_DIRECTORY", []uint64{unix.SYS_OPEN, p(0), unix.O_DIRECTORY}, errno(unix.ENOTDIR)},
 		{"our own pid", []uint64{unix.SYS_OPEN, p(9), unix.O_RDONLY}, 16},
+		{"readlink /dev/stdout", []uint64{unix.SYS_READLINK, p(4), bufAddr + 512, 64}, int64(len("/proc/self/fd/1"))},
+		{"readlink of a memfd's link", []uint64{unix.SYS_READLINK, p(5), bufAddr + 512, 64}, int64(len("/memfd:/dev/null (deleted)"))},
+		{"readlink cut to the buffer", []uint64{unix.SYS_READLINK, p(5), bufAddr + 512, 4}, 4},
+		{"readlink size 0 before the path", []uint64{unix.SYS_READLINK, kernelAddr, bufAddr + 512, 0}, errno(unix.EINVAL)},
+		{"readlink of a closed fd", []uint64{unix.SYS_READLINK, p(2), bufAddr + 512, 64}, errno(unix.ENOENT)},
+		{"readlink of a device", []uint64{unix.SYS_READLINK, pathAddr(0), bufAddr + 512, 64}, errno(unix.EINVAL)},
 	}
 	runCases(t, func(task *Task) { setupFiles(t, task) }, cases)
 }

@@ -2,6 +2,8 @@ package kernel
 
 import (
 	"encoding/binary"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -580,27 +582,29 @@ func sysReadlinkat(t *Task, a *syscallArgs) (uint64, error) {
 	return readlink(t, a.u(1), a.u(2), a.int(3))
 }
 
-// readlink answers /proc/self/exe and /proc/<pid>/exe of the caller.
+// readlink implements readlink(2) and readlinkat(2) for the links ringbox
+// has: /proc/self/exe, the descriptor links (/proc/self/fd/N and the
+// /dev/fd, /dev/std* links to them), and the host's own symbolic links
+// outside /proc and /dev (the read-only host view of openHost). A size
+// of 0 or less is EINVAL before the path is read (Linux:
+// fs/stat.c:do_readlinkat()).
 //
-// TODO(ringbox): other links come with the filesystem and /proc.
+// TODO(ringbox): the rest of /proc comes with procfs, and links of the
+// sandbox's own root filesystem with the VFS.
 func readlink(t *Task, pathAddr, buf uint64, size int) (uint64, error) {
-	path, err := t.CopyInString(pathAddr, unix.PathMax)
-	if err != nil {
-		return 0, err
-	}
 	if size <= 0 {
 		return 0, unix.EINVAL
 	}
-	var target string
-	switch path {
-	case "/proc/self/exe", "/proc/thread-self/exe":
-		target = t.tg.exe
-	default:
-		if path == procPath(t.tg.tgid, "exe") || path == procPath(t.tid, "exe") {
-			target = t.tg.exe
-		} else {
-			return 0, unix.ENOENT
-		}
+	path, err := t.CopyInString(pathAddr, unix.PathMax-1)
+	if err != nil {
+		return 0, err
+	}
+	if path == "" {
+		return 0, unix.ENOENT
+	}
+	target, err := readlinkPath(t, path)
+	if err != nil {
+		return 0, err
 	}
 	b := []byte(target)
 	if len(b) > size {
@@ -610,4 +614,35 @@ func readlink(t *Task, pathAddr, buf uint64, size int) (uint64, error) {
 		return 0, err
 	}
 	return uint64(len(b)), nil
+}
+
+// readlinkPath returns the target of the link at path.
+func readlinkPath(t *Task, path string) (string, error) {
+	name, _ := cleanPath(path)
+	switch name {
+	case "/proc/self/exe", "/proc/thread-self/exe", procPath(t.tg.tgid, "exe"), procPath(t.tid, "exe"):
+		return t.tg.exe, nil
+	case "/dev/fd":
+		return "/proc/self/fd", nil
+	case "/dev/stdin", "/dev/stdout", "/dev/stderr":
+		fd, _ := fdPathFD(t, name)
+		return "/proc/self/fd/" + strconv.Itoa(fd), nil
+	}
+	if fd, ok := fdPathFD(t, name); ok {
+		f := t.fdt.get(fd)
+		if f == nil {
+			return "", unix.ENOENT
+		}
+		defer f.DecRef()
+		return fdLinkName(f)
+	}
+	if strings.HasPrefix(name, "/proc/") || strings.HasPrefix(name, "/dev/") {
+		f, err := openFile(t, unix.AT_FDCWD, name, unix.O_PATH)
+		if err != nil {
+			return "", unix.ENOENT
+		}
+		f.DecRef()
+		return "", unix.EINVAL // there, but not a link
+	}
+	return hostReadlink(name)
 }
