@@ -477,6 +477,14 @@ func TestHostFileIoctls(t *testing.T) {
 	if _, err := hf.Ioctl(task, unix.TCGETS, bufAddr); err != unix.ENOTTY {
 		t.Errorf("TCGETS on a pipe: %v, want ENOTTY", err)
 	}
+	fd, err := task.fdt.newFD(hf, 0, false, testNOFILE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf.IncRef() // the table took the test's reference
+	if n, err := sysFcntl(task, &syscallArgs{a: [6]uint64{uint64(fd), unix.F_GETPIPE_SZ}}); n != 65536 || err != nil {
+		t.Errorf("F_GETPIPE_SZ of a host pipe = %d, %v; want 65536 (the host's)", n, err)
+	}
 
 	// A terminal: raw mode set through the sandbox reaches the host.
 	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)

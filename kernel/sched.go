@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ringbox/ringbox/arch"
+	"github.com/ringbox/ringbox/platform"
 )
 
 // CPUState is what a vCPU is doing, as the scheduler sees it.
@@ -157,16 +158,35 @@ func (k *Kernel) preemptLoop() {
 	}
 }
 
+// preemptTick interrupts the tasks that overran their slice, when more
+// tasks want a vCPU than there are vCPUs (tasks queued for a vCPU count:
+// they are inside Switch too), and the tasks past their RLIMIT_CPU. The
+// slice counts from when user code started running (platform.GuestTimer),
+// so a task whose entry into the guest is slow is never interrupted
+// before it ran.
 func (k *Kernel) preemptTick(now time.Time) {
 	k.mu.Lock()
 	var kick []*Task
+	inUser := 0
+	for _, t := range k.tasks {
+		if t.userSince.Load() != 0 {
+			inUser++
+		}
+	}
+	contended := inUser > k.platform.NumCPUs()
 	for _, t := range k.tasks {
 		since := t.userSince.Load()
 		if since == 0 {
 			continue
 		}
+		if gt, ok := t.ctx.(platform.GuestTimer); ok {
+			// Only the time user code really ran counts.
+			if since = gt.GuestSince(); since == 0 {
+				continue
+			}
+		}
 		in := now.Sub(time.Unix(0, since))
-		if in >= timeSlice || t.overCPULimit(in) {
+		if (contended && in >= timeSlice) || t.overCPULimit(in) {
 			kick = append(kick, t)
 		}
 	}

@@ -190,6 +190,12 @@ func sysFcntl(t *Task, a *syscallArgs) (uint64, error) {
 		defer mf.inode.mu.Unlock()
 		return uint64(mf.inode.seals), nil
 	case unix.F_GETPIPE_SZ, unix.F_SETPIPE_SZ:
+		if hf, ok := f.(*hostFile); ok {
+			// A host pipe behind stdio: the host answers (EBADF
+			// for anything else).
+			n, err := unix.FcntlInt(uintptr(hf.fd), cmd, int(uint32(arg)))
+			return uint64(n), err
+		}
 		pf, ok := f.(*pipeFile)
 		if !ok {
 			return 0, unix.EBADF

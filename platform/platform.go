@@ -170,6 +170,17 @@ type Context interface {
 	Release()
 }
 
+// GuestTimer is implemented by contexts that can say since when their
+// task's user code has been running on a vCPU. The kernel preempts a task
+// by the time it actually ran, not by the time it waited for a vCPU or
+// for the host to enter the guest (which, under emulation, can exceed a
+// time slice and would otherwise starve the task).
+type GuestTimer interface {
+	// GuestSince returns when the current stint in user mode began
+	// (time.Time.UnixNano), or 0 while no user code runs.
+	GuestSince() int64
+}
+
 // ExitReason counts the reasons a vCPU left user mode.
 type ExitReason int
 

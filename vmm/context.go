@@ -25,6 +25,9 @@ type context struct {
 	// current is the vCPU the context runs on inside Switch, for
 	// Interrupt.
 	current atomic.Pointer[vcpu]
+	// guestSince is when the current KVM_RUN began (UnixNano), 0 outside
+	// it (platform.GuestTimer).
+	guestSince atomic.Int64
 
 	// fpMu protects fp and fpHome.
 	fpMu sync.Mutex
@@ -137,7 +140,9 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 		}
 		v.prepare(&st.Regs, a, a.gen.Load())
 		start := time.Now()
+		c.guestSince.Store(start.UnixNano())
 		errno := v.h.run()
+		c.guestSince.Store(0)
 		v.stats.guestNanos.Add(uint64(time.Since(start)))
 		v.stats.ioctls.Add(1)
 		v.ranOnce()
@@ -290,3 +295,6 @@ func (c *context) Release() {
 	c.fpHome = nil
 	c.fpMu.Unlock()
 }
+
+// GuestSince implements platform.GuestTimer.
+func (c *context) GuestSince() int64 { return c.guestSince.Load() }

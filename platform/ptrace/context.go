@@ -53,6 +53,9 @@ type context struct {
 
 	pending atomic.Bool
 	running atomic.Bool
+	// guestSince is when the stub thread was last resumed (UnixNano),
+	// 0 while it is stopped (platform.GuestTimer).
+	guestSince atomic.Int64
 	// kickWaiter wakes a Switch waiting for a vCPU; Interrupt sends
 	// without blocking.
 	kickWaiter chan struct{}
@@ -132,13 +135,16 @@ func (c *context) run(t *stubThread, st *arch.State, stats *cpuStats) (platform.
 			return platform.Event{Kind: platform.EventInterrupt}, nil
 		}
 		start := time.Now()
+		c.guestSince.Store(start.UnixNano())
 		err := ptraceRaw(unix.PTRACE_SYSEMU, t.tid, 0, 0)
 		reqs++
 		if err != nil {
+			c.guestSince.Store(0)
 			c.running.Store(false)
 			return platform.Event{}, c.lost(t, fmt.Errorf("PTRACE_SYSEMU: %w", err))
 		}
 		ws, _, err := wait4(t.tid, 0)
+		c.guestSince.Store(0)
 		c.running.Store(false)
 		stats.guestNanos.Add(uint64(time.Since(start)))
 		if err != nil {
@@ -396,3 +402,6 @@ func (c *context) lost(t *stubThread, err error) error {
 	t.as.removeThread(t)
 	return platform.ErrContextKilled
 }
+
+// GuestSince implements platform.GuestTimer.
+func (c *context) GuestSince() int64 { return c.guestSince.Load() }
