@@ -482,8 +482,12 @@ func TestHostFileIoctls(t *testing.T) {
 		t.Fatal(err)
 	}
 	hf.IncRef() // the table took the test's reference
-	if n, err := sysFcntl(task, &syscallArgs{a: [6]uint64{uint64(fd), unix.F_GETPIPE_SZ}}); n != 65536 || err != nil {
-		t.Errorf("F_GETPIPE_SZ of a host pipe = %d, %v; want 65536 (the host's)", n, err)
+	want, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := sysFcntl(task, &syscallArgs{a: [6]uint64{uint64(fd), unix.F_GETPIPE_SZ}}); int(n) != want || err != nil {
+		t.Errorf("F_GETPIPE_SZ of a host pipe = %d, %v; want the host's %d", n, err, want)
 	}
 
 	// A terminal: raw mode set through the sandbox reaches the host.
