@@ -25,7 +25,8 @@ const (
 	kernelAddr  = 0xffff800000000000
 	minus1      = ^uint64(0)
 	atFDCWD     = ^uint64(99) // AT_FDCWD, -100
-	testNOFILE  = 1024        // the default RLIMIT_NOFILE
+	bigMapAddr  = 0x7f0000000000 - 1<<20
+	testNOFILE  = 1024 // the default RLIMIT_NOFILE
 	testPipeLen = 8
 )
 
@@ -78,6 +79,13 @@ func setupFiles(t *testing.T, task *Task) {
 	binary.LittleEndian.PutUint64(iov[0:], bufAddr)
 	binary.LittleEndian.PutUint64(iov[8:], 3)
 	task.CopyOut(iovAddr, iov[:])
+	// Two halves of the MiB that TestFileSyscallErrnos maps.
+	var big [32]byte
+	binary.LittleEndian.PutUint64(big[0:], bigMapAddr)
+	binary.LittleEndian.PutUint64(big[8:], 1<<19)
+	binary.LittleEndian.PutUint64(big[16:], bigMapAddr+1<<19)
+	binary.LittleEndian.PutUint64(big[24:], 1<<19)
+	task.CopyOut(iovAddr+64, big[:])
 	var ts [16]byte
 	binary.LittleEndian.PutUint64(ts[8:], 1e9)
 	task.CopyOut(tsAddr, ts[:])
@@ -214,8 +222,9 @@ func TestFileSyscallErrnos(t *testing.T) {
 		{"openat absolute ignores dirfd", []uint64{unix.SYS_OPENAT, 99, pathAddr(0), 0}, 7},
 		{"open /dev/./zero", []uint64{unix.SYS_OPEN, pathAddr(5), 0}, 8},
 		{"read /dev/zero", []uint64{unix.SYS_READ, 8, bufAddr, 10}, 10},
-		{"mmap 1 MiB", []uint64{unix.SYS_MMAP, 0, 1 << 20, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS, minus1, 0}, 0x7f0000000000 - 1<<20},
-		{"read of 1 MiB of /dev/zero fills it", []uint64{unix.SYS_READ, 8, 0x7f0000000000 - 1<<20, 1 << 20}, 1 << 20},
+		{"mmap 1 MiB", []uint64{unix.SYS_MMAP, 0, 1 << 20, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS, minus1, 0}, bigMapAddr},
+		{"read of 1 MiB of /dev/zero fills it", []uint64{unix.SYS_READ, 8, bigMapAddr, 1 << 20}, 1 << 20},
+		{"readv of 1 MiB of /dev/zero fills both vectors", []uint64{unix.SYS_READV, 8, iovAddr + 64, 2}, 1 << 20},
 		{"open /dev/full", []uint64{unix.SYS_OPEN, pathAddr(6), unix.O_RDWR}, 9},
 		{"write /dev/full", []uint64{unix.SYS_WRITE, 9, bufAddr, 1}, errno(unix.ENOSPC)},
 		{"empty write /dev/full", []uint64{unix.SYS_WRITE, 9, bufAddr, 0}, errno(unix.ENOSPC)},

@@ -387,15 +387,37 @@ func sysReadv(t *Task, a *syscallArgs) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return readIovecsInto(t, func(b []byte) (int, error) { return f.Read(t, b) }, iov, total)
+	return readIovecsInto(t, f, func(b []byte) (int, error) { return f.Read(t, b) }, iov, total)
 }
 
 // readIovecsInto makes one read of up to ioChunk bytes and scatters it
 // over the vectors, so that a pipe's readv fills several vectors at once.
-// As in readInto, the read stops where the writable memory does.
-func readIovecsInto(t *Task, rd rwReader, iov []iovec, total uint64) (uint64, error) {
+// As in readInto, the read stops where the writable memory does. A file
+// whose reads are short only at its end (fillsReads) is read vector by
+// vector until one comes back short.
+func readIovecsInto(t *Task, f File, rd rwReader, iov []iovec, total uint64) (uint64, error) {
 	if total == 0 {
 		return 0, nil
+	}
+	if fillsReads(f) {
+		var done uint64
+		for _, v := range iov {
+			if v.len == 0 {
+				continue
+			}
+			n, err := readInto(t, f, rd, v.base, v.len)
+			done += n
+			if err != nil {
+				if done > 0 {
+					return done, nil
+				}
+				return 0, err
+			}
+			if n < v.len {
+				break
+			}
+		}
+		return done, nil
 	}
 	var room uint64
 	for _, v := range iov {

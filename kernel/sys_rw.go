@@ -88,7 +88,12 @@ func preadv(t *Task, fd int, iovAddr uint64, cnt int, off int64, flags int) (uin
 	if err := checkRWF(flags); err != nil {
 		return 0, err
 	}
-	return readIovecsInto(t, func(b []byte) (int, error) { return f.PRead(t, b, off) }, iov, total)
+	pos := off
+	return readIovecsInto(t, f, func(b []byte) (int, error) {
+		n, err := f.PRead(t, b, pos)
+		pos += int64(n)
+		return n, err
+	}, iov, total)
 }
 
 // pwritev is preadv for writing.
