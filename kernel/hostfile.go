@@ -7,19 +7,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hostFile is a file backed by a host descriptor (the sandbox's stdio).
+// hostFile is a file backed by a host descriptor: the sandbox's stdio,
+// and the host files openHost shows read-only.
 //
 // Its status flags are the program's own: they start as the host's, but
 // F_SETFL never reaches the host, whose open file description is shared
 // with whoever started ringbox (a shell would find its terminal left
 // nonblocking). O_NONBLOCK is emulated: the host descriptor stays as it
-// was, and every read first asks host poll(2) whether it would block.
+// was, and a read of a pipe, socket or terminal first asks host poll(2)
+// whether it would block (a regular file never does).
 //
 // Blocking is interruptible by signals: a task that must wait registers a
 // Waiter, which starts a goroutine blocked in host poll(2) on the
 // descriptor together with an eventfd; EventUnregister writes the eventfd
 // to end that poll. Only waits pay for a goroutine and an eventfd; a read
-// of data already there costs one host poll with a zero timeout.
+// of data already there costs one host poll with a zero timeout. (A host
+// epoll shared by all host files would save the goroutines; the
+// registrations are short-lived enough that it has not been needed.)
 type hostFile struct {
 	fileRefs
 	fileFlags
