@@ -61,9 +61,11 @@ func sysMmap(t *Task, a *syscallArgs) (uint64, error) {
 		// TODO(ringbox): file mappings come with the filesystem; the
 		// only files today (stdio, pipes) cannot be mapped on Linux
 		// either.
-		if t.fdt.get(fd) == nil {
+		f := t.fdt.get(fd)
+		if f == nil {
 			return 0, unix.EBADF
 		}
+		f.DecRef()
 		return 0, unix.ENODEV
 	}
 	fixed := flags&(unix.MAP_FIXED|unix.MAP_FIXED_NOREPLACE) != 0
