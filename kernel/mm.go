@@ -46,6 +46,15 @@ type vma struct {
 type page struct {
 	// off is the page's offset in the memory file.
 	off uint64
+	// prefault marks a page populated around a fault on another page
+	// (fault-around, which saves the ptrace platform a round trip per
+	// page of a sequential access). Linux maps one anonymous page per
+	// fault, so mincore(2) reports such a page as not resident until
+	// the kernel sees it used.
+	//
+	// TODO(ringbox): a prefaulted page that user code touches without a
+	// fault stays "not resident" for mincore.
+	prefault bool
 }
 
 // MemoryManager is a process's address space (Linux: struct mm_struct).
@@ -275,6 +284,10 @@ func (mm *MemoryManager) HandleFault(addr uint64, at platform.AccessType) (int32
 	}
 	pg := arch.PageRoundDown(addr)
 	if p, ok := mm.pages[pg]; ok {
+		if p.prefault {
+			p.prefault = false
+			mm.pages[pg] = p
+		}
 		if at&platform.Write != 0 && !v.shared && mm.mf.RefCount(p.off) > 1 {
 			if err := mm.breakCOWLocked(pg, p); err != nil {
 				return 0, errOutOfMemory
@@ -288,11 +301,23 @@ func (mm *MemoryManager) HandleFault(addr uint64, at platform.AccessType) (int32
 	win := uint64(faultAround * pageSize)
 	start := max(v.start, pg&^(win-1))
 	end := min(v.end, start+win)
+	var absent []uint64
+	for a := start; a < end; a += pageSize {
+		if _, ok := mm.pages[a]; !ok && a != pg {
+			absent = append(absent, a)
+		}
+	}
 	if err := mm.populateLocked(v, start, end); err != nil {
 		if errors.Is(err, memfile.ErrNoMemory) {
 			return 0, errOutOfMemory
 		}
 		return 0, err
+	}
+	for _, a := range absent {
+		if p, ok := mm.pages[a]; ok {
+			p.prefault = true
+			mm.pages[a] = p
+		}
 	}
 	return 0, nil
 }

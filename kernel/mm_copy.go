@@ -46,6 +46,10 @@ func (mm *MemoryManager) copyLocked(addr uint64, buf []byte, at platform.AccessT
 				p = mm.pages[pg]
 			}
 		}
+		if p.prefault {
+			p.prefault = false
+			mm.pages[pg] = p
+		}
 		inPage := a - pg
 		n := min(uint64(len(buf)-done), pageSize-inPage)
 		mem := mm.mf.Bytes(memfile.FileRange{Start: p.off, End: p.off + pageSize})

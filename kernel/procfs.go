@@ -167,7 +167,7 @@ func (t *Task) procStatus() string {
 	c := t.creds
 	var b strings.Builder
 	fmt.Fprintf(&b, "Name:\t%s\n", t.name)
-	fmt.Fprintf(&b, "Umask:\t%04o\n", t.tg.umask.Load())
+	fmt.Fprintf(&b, "Umask:\t%04o\n", t.fs.umask.Load())
 	fmt.Fprintf(&b, "State:\t%s\n", t.procState())
 	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", t.tg.tgid, t.tid, ppid, tracer)
 	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", c.RealUID, c.EffectiveUID, c.SavedUID, c.FSUID)

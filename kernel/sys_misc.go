@@ -407,7 +407,7 @@ func sysSchedPriorityMin(t *Task, a *syscallArgs) (uint64, error) {
 }
 
 func sysUmask(t *Task, a *syscallArgs) (uint64, error) {
-	old := t.tg.umask.Swap(uint32(a.u(0) & 0o777))
+	old := t.fs.umask.Swap(uint32(a.u(0) & 0o777))
 	return uint64(old), nil
 }
 

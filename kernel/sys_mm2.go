@@ -122,7 +122,7 @@ func sysMincore(t *Task, a *syscallArgs) (uint64, error) {
 			mm.mu.Unlock()
 			return 0, unix.ENOMEM
 		}
-		if _, ok := mm.pages[pa]; ok {
+		if p, ok := mm.pages[pa]; ok && !p.prefault {
 			vec[i] = 1
 		}
 	}

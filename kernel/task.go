@@ -108,9 +108,8 @@ type ThreadGroup struct {
 	// xcpuSent is the CPU second for which SIGXCPU was last sent.
 	xcpuSent atomic.Int64
 
-	// personality is personality(2)'s value; umask the file mode mask.
+	// personality is personality(2)'s value.
 	personality atomic.Uint32
-	umask       atomic.Uint32
 
 	// dumpable is PR_GET_DUMPABLE's value.
 	dumpable atomic.Int32
@@ -168,6 +167,8 @@ type Task struct {
 	mm *MemoryManager
 	// fdt is the file descriptor table.
 	fdt *FDTable
+	// fs is the filesystem context (shared by CLONE_FS).
+	fs *FSContext
 
 	// creds are the credentials; changed only by the task itself.
 	creds Credentials
@@ -283,6 +284,7 @@ func (k *Kernel) newTask(tid int32, parent *Task) (*Task, error) {
 	t := k.newTaskStruct(tid, tg, ctx)
 	tg.leader = t
 	t.fdt = newFDTable()
+	t.fs = newFSContext()
 	t.creds = Credentials{
 		RealUID: k.cfg.UID, EffectiveUID: k.cfg.UID, SavedUID: k.cfg.UID, FSUID: k.cfg.UID,
 		RealGID: k.cfg.GID, EffectiveGID: k.cfg.GID, SavedGID: k.cfg.GID, FSGID: k.cfg.GID,
@@ -393,4 +395,26 @@ func (l *Limits) Set(r int, v unix.Rlimit) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.l[r] = v
+}
+
+// FSContext is the filesystem state that CLONE_FS shares (Linux: struct
+// fs_struct): today the file mode creation mask.
+//
+// TODO(ringbox): the working and root directories join it with the VFS.
+type FSContext struct {
+	umask atomic.Uint32
+}
+
+// newFSContext returns the context of the first process: umask 022.
+func newFSContext() *FSContext {
+	f := &FSContext{}
+	f.umask.Store(0o022)
+	return f
+}
+
+// fork copies the context for a child without CLONE_FS.
+func (f *FSContext) fork() *FSContext {
+	n := &FSContext{}
+	n.umask.Store(f.umask.Load())
+	return n
 }

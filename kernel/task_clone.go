@@ -190,7 +190,6 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 		tg.exitSignal = sig
 		tg.dumpable.Store(t.tg.dumpable.Load())
 		tg.personality.Store(t.tg.personality.Load())
-		tg.umask.Store(t.tg.umask.Load())
 	}
 	nt := k.newTaskStruct(tid, tg, ctx)
 	if f&unix.CLONE_THREAD == 0 {
@@ -203,6 +202,10 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 	nt.noNewPrivs = t.noNewPrivs
 	nt.affinityMask = t.affinity(len(t.cpuMaskBytes(8)))
 	nt.pdeathSignal.Store(0)
+	nt.fs = t.fs
+	if f&unix.CLONE_FS == 0 {
+		nt.fs = t.fs.fork()
+	}
 	if f&unix.CLONE_FILES != 0 {
 		t.fdt.IncRef()
 		nt.fdt = t.fdt
