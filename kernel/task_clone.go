@@ -27,6 +27,12 @@ type cloneArgs struct {
 	tls        uint64
 }
 
+// clone3-only flags (Linux: include/uapi/linux/sched.h).
+const (
+	cloneClearSighand = 0x100000000
+	cloneIntoCgroup   = 0x200000000
+)
+
 // Namespace flags ringbox does not implement yet.
 const cloneNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWTIME
@@ -99,12 +105,14 @@ func sysClone3(t *Task, a *syscallArgs) (uint64, error) {
 	}
 	// Linux: clone3_args_valid(): only the legacy flags (the low 32
 	// bits, less CSIGNAL) and CLONE_CLEAR_SIGHAND/CLONE_INTO_CGROUP.
-	const cloneClearSighand, cloneIntoCgroup = 0x100000000, 0x200000000
 	if ca.flags&^(0xffffffff|cloneClearSighand|cloneIntoCgroup) != 0 || ca.flags&0xff != 0 || ca.exitSignal&^0xff != 0 {
 		return 0, unix.EINVAL
 	}
-	if ca.flags&(cloneClearSighand|cloneIntoCgroup) != 0 {
-		// TODO(ringbox): CLONE_CLEAR_SIGHAND and cgroups.
+	if ca.flags&cloneIntoCgroup != 0 {
+		// TODO(ringbox): cgroups.
+		return 0, unix.EINVAL
+	}
+	if ca.flags&cloneClearSighand != 0 && ca.flags&unix.CLONE_SIGHAND != 0 {
 		return 0, unix.EINVAL
 	}
 	if (ca.stack == 0) != (ca.stackSize == 0) {
@@ -184,6 +192,13 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 		h := t.tg.handlers.Load()
 		if f&unix.CLONE_SIGHAND == 0 {
 			h = h.copy()
+			if f&cloneClearSighand != 0 {
+				// Caught signals back to SIG_DFL, ignored ones stay
+				// (Linux: copy_sighand()).
+				h.mu.Lock()
+				h.resetForExecLocked()
+				h.mu.Unlock()
+			}
 		}
 		tg = k.newThreadGroup(tid, h, t.tg.limits.copy())
 		tg.exe = t.tg.exe
