@@ -59,8 +59,8 @@ func cmdBench(args []string) int {
 	}
 	n := strconv.Itoa(*iters)
 	cases := []benchCase{
-		{name: "getppid round trip", prog: "bench/getppid_loop-glibc", args: []string{n}, native: true, inside: true},
 		{name: "SYSEMU floor (C tracer)", prog: "bench/sysemu_floor-glibc", args: []string{n}, native: true},
+		{name: "getppid round trip", prog: "bench/getppid_loop-glibc", args: []string{n}, native: true, inside: true},
 		{name: "PTRACE_SYSCALL stop round trip", prog: "bench/ptrace_syscall_rt-glibc", args: []string{n}, native: true, inside: true},
 		{name: "PTRACE_SYSEMU round trip", prog: "bench/sysemu_rt-glibc", args: []string{n}, native: true, inside: true},
 	}
