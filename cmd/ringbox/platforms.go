@@ -54,6 +54,8 @@ func kvmError(err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w\n  /dev/kvm is missing: this host has no KVM. Enable hardware virtualization (or nested virtualization for a VM) and load kvm-intel or kvm-amd, or run with --platform ptrace", err)
+	case errors.Is(err, vmm.ErrUnsupportedKVM):
+		return fmt.Errorf("%w\n  this /dev/kvm cannot run ringbox's guest (a paravirtual KVM such as PVM); run with --platform ptrace", err)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w\n  no permission on /dev/kvm: add your user to the kvm group (usermod -aG kvm $USER, then log in again), run as root, or run with --platform ptrace", err)
 	}
@@ -101,4 +103,3 @@ func probe(f boot.PlatformFactory) error {
 	}
 	return p.Close()
 }
-
