@@ -66,7 +66,7 @@ func cmdBench(args []string) int {
 	}
 	fmt.Printf("ringbox bench: platform %s, %d iterations, programs in %s\n", *plat, *iters, *progs)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "benchmark\tnative ns\tringbox ns\tringbox/native\tringbox/floor\tioctls/trap")
+	fmt.Fprintln(tw, "benchmark\tnative ns\tringbox ns\tringbox/native\tringbox/floor\tioctls/trap\tstops")
 	var floor float64
 	failed := false
 	for _, c := range cases {
@@ -77,7 +77,7 @@ func cmdBench(args []string) int {
 			continue
 		}
 		var native, inside float64
-		ioctls := "-"
+		ioctls, stops := "-", "-"
 		if c.native {
 			out, err := exec.Command(path, c.args...).Output()
 			if native, err = parseNs(out, err); err != nil {
@@ -99,9 +99,10 @@ func cmdBench(args []string) int {
 				failed = true
 				continue
 			}
-			ioctls = statsIoctlsPerTrap(stderr.String())
+			ioctls = statsColumn(stderr.String(), "ioctls/trap")
+			stops = statsColumn(stderr.String(), "stops")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.name, num(native), num(inside), ratio(inside, native), ratio(inside, floorFor(c, floor)), ioctls)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.name, num(native), num(inside), ratio(inside, native), ratio(inside, floorFor(c, floor)), ioctls, stops)
 	}
 	tw.Flush()
 	if failed {
@@ -144,9 +145,9 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2fx", a/b)
 }
 
-// statsIoctlsPerTrap extracts the ioctls/trap column of --stats (the
-// busiest vCPU's).
-func statsIoctlsPerTrap(stderr string) string {
+// statsColumn extracts a column of --stats' first table for the busiest
+// vCPU (the one with the most syscall exits).
+func statsColumn(stderr, name string) string {
 	lines := strings.Split(stderr, "\n")
 	col := -1
 	best, bestTraps := "-", -1
@@ -154,11 +155,14 @@ func statsIoctlsPerTrap(stderr string) string {
 		f := strings.Fields(l)
 		if col < 0 {
 			for i, h := range f {
-				if h == "ioctls/trap" {
+				if h == name {
 					col = i
 				}
 			}
 			continue
+		}
+		if len(f) == 0 || f[0] == "stops" {
+			break
 		}
 		if len(f) <= col || f[col] == "-" {
 			continue
