@@ -181,6 +181,18 @@ type GuestTimer interface {
 	GuestSince() int64
 }
 
+// CPUAffinity is implemented by contexts whose Switch can be limited to
+// some vCPUs: the kernel applies a task's sched_setaffinity(2) mask with
+// it. SetCPUs may be called from any goroutine, also while the context
+// waits for a vCPU or runs; the next vCPU the context takes obeys the new
+// mask, and a Switch waiting for a vCPU reconsiders the free ones.
+type CPUAffinity interface {
+	// SetCPUs limits the context to the vCPUs i with mask[i] set. A nil
+	// mask, or one that allows no vCPU of the platform, allows all of
+	// them. The platform keeps its own copy.
+	SetCPUs(mask []bool)
+}
+
 // ExitReason counts the reasons a vCPU left user mode.
 type ExitReason int
 

@@ -28,6 +28,9 @@ type context struct {
 	// guestSince is when the current KVM_RUN began (UnixNano), 0 outside
 	// it (platform.GuestTimer).
 	guestSince atomic.Int64
+	// cpus is the SetCPUs mask, one entry per vCPU, or nil for every
+	// vCPU.
+	cpus atomic.Pointer[[]bool]
 
 	// fpMu protects fp and fpHome.
 	fpMu sync.Mutex
@@ -46,7 +49,11 @@ type context struct {
 	debug [8]uint64
 }
 
-var _ platform.Context = (*context)(nil)
+var (
+	_ platform.Context     = (*context)(nil)
+	_ platform.CPUAffinity = (*context)(nil)
+	_ platform.GuestTimer  = (*context)(nil)
+)
 
 // errInterrupted ends a wait for a vCPU when Interrupt is called.
 var errInterrupted = errors.New("interrupted")
@@ -138,16 +145,21 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 			}
 			return interrupted, nil
 		}
-		v.prepare(&st.Regs, a, a.gen.Load())
+		before := v.mode
+		path := v.prepare(&st.Regs, a, a.gen.Load())
+		v.traceIn(c, path, before, tid)
 		start := time.Now()
 		c.guestSince.Store(start.UnixNano())
 		errno := v.h.run()
 		c.guestSince.Store(0)
 		v.stats.guestNanos.Add(uint64(time.Since(start)))
 		v.stats.ioctls.Add(1)
+		v.traceOut(int(errno))
 		v.ranOnce()
 		res, err := v.decode(errno, &st.Regs)
+		v.traceMode()
 		if err != nil {
+			v.traceDump(err)
 			v.stats.exits[platform.ExitOther].Add(1)
 			return platform.Event{}, fmt.Errorf("vmm: vCPU %d: %w", v.id, err)
 		}
@@ -280,6 +292,27 @@ func (c *context) Interrupt() {
 	c.p.mu.Lock()
 	c.p.cond.Broadcast()
 	c.p.mu.Unlock()
+}
+
+// SetCPUs implements platform.CPUAffinity.SetCPUs. A Switch running on a
+// vCPU the new mask excludes finishes there; the next one obeys the mask.
+func (c *context) SetCPUs(mask []bool) {
+	n := len(c.p.cpus)
+	m := make([]bool, n)
+	any := false
+	for i := range min(len(mask), n) {
+		m[i] = mask[i]
+		any = any || m[i]
+	}
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	if any {
+		c.cpus.Store(&m)
+	} else {
+		c.cpus.Store(nil)
+	}
+	// A Switch waiting for a vCPU picks again under the new mask.
+	c.p.cond.Broadcast()
 }
 
 // Release implements platform.Context.Release.

@@ -56,7 +56,8 @@ type Platform struct {
 
 	// mu protects the vCPU pool: vcpu.held, lastTID, fpOwner, and the
 	// context FP homes (context.fpHome). cond is signalled when a vCPU
-	// is released or a waiting context is interrupted.
+	// is released, a waiting context is interrupted or a context's CPU
+	// mask changes.
 	mu   sync.Mutex
 	cond sync.Cond
 	cpus []*vcpu
@@ -288,6 +289,9 @@ func (p *Platform) NewContext() (platform.Context, error) {
 // Close implements platform.Platform.Close.
 func (p *Platform) Close() error {
 	var errs []error
+	for _, v := range p.cpus {
+		v.traceDump(errors.New("close"))
+	}
 	for _, v := range p.cpus {
 		if err := v.close(); err != nil {
 			errs = append(errs, err)

@@ -1,10 +1,12 @@
 package vmm
 
-// acquire takes a free vCPU for c on OS thread tid, waiting while all are
-// busy (an Interrupt ends the wait with errInterrupted). It prefers, in order: the vCPU last run on tid (KVM pays a
-// synchronize_rcu() when a vCPU's thread changes), the vCPU that holds
-// c's FP state, a vCPU never run, any free one. Before returning it saves
-// the FP state of the vCPU's previous owner into that context.
+// acquire takes a free vCPU for c on OS thread tid, waiting while all the
+// vCPUs c may run on (platform.CPUAffinity) are busy; an Interrupt ends
+// the wait with errInterrupted. Among the allowed ones it prefers, in
+// order: the vCPU last run on tid (KVM pays a synchronize_rcu() when a
+// vCPU's thread changes), the vCPU that holds c's FP state, a vCPU never
+// run, any free one. Before returning it saves the FP state of the vCPU's
+// previous owner into that context.
 func (p *Platform) acquire(c *context, tid int) (*vcpu, error) {
 	p.mu.Lock()
 	var v *vcpu
@@ -42,14 +44,15 @@ func (p *Platform) acquire(c *context, tid int) (*vcpu, error) {
 	return v, nil
 }
 
-// pickLocked returns the best free vCPU for c on tid, or nil.
+// pickLocked returns the best free vCPU c may run on, on tid, or nil.
 //
 // Preconditions: p.mu is held.
 func (p *Platform) pickLocked(c *context, tid int) *vcpu {
 	var best *vcpu
 	bestScore := -1
-	for _, v := range p.cpus {
-		if v.held {
+	mask := c.cpus.Load()
+	for i, v := range p.cpus {
+		if v.held || mask != nil && !(*mask)[i] {
 			continue
 		}
 		score := 0
@@ -68,7 +71,8 @@ func (p *Platform) pickLocked(c *context, tid int) *vcpu {
 	return best
 }
 
-// release returns v to the pool.
+// release returns v to the pool. Every waiter wakes and picks again:
+// waiters differ in the vCPUs they may take.
 func (p *Platform) release(v *vcpu) {
 	p.mu.Lock()
 	v.held = false

@@ -37,6 +37,8 @@ func Run(t *testing.T, newPlatform func(t *testing.T, mf *memfile.MemoryFile) pl
 		{"Exceptions", testExceptions},
 		{"DebugRegisters", testDebugRegisters},
 		{"Interrupt", testInterrupt},
+		{"Affinity", testAffinity},
+		{"AffinityBusy", testAffinityBusy},
 		{"FPState", testFPState},
 		{"FPStatePerContext", testFPStatePerContext},
 		{"MapUnmapProtect", testMapUnmapProtect},

@@ -59,11 +59,25 @@ type context struct {
 	// kickWaiter wakes a Switch waiting for a vCPU; Interrupt sends
 	// without blocking.
 	kickWaiter chan struct{}
+	// grant receives the vCPU a release hands to the waiting context
+	// (capacity 1).
+	grant chan int
+	// cpus is the SetCPUs mask, NumCPUs long, or nil for every vCPU.
+	cpus atomic.Pointer[[]bool]
+	// waiting is set while the context is queued for a vCPU, and
+	// lastCPU is the vCPU it last took (-1: none yet). Protected by
+	// p.pool.mu.
+	waiting bool
+	lastCPU int
 	// kick is pid<<32|tid of the stub thread while running.
 	kick atomic.Uint64
 }
 
-var _ platform.Context = (*context)(nil)
+var (
+	_ platform.Context     = (*context)(nil)
+	_ platform.CPUAffinity = (*context)(nil)
+	_ platform.GuestTimer  = (*context)(nil)
+)
 
 // Offset of u_debugreg in struct user (Linux: arch/x86/include/asm/user_64.h),
 // the PTRACE_PEEKUSER/POKEUSER address of DR0; DRn is 8*n further.
@@ -86,35 +100,40 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 			return platform.Event{}, err
 		}
 	}
-	cpu, ok := c.acquireCPU()
+	// Waiting for a vCPU ends at an Interrupt; the event then has CPU
+	// -1: it ran on no vCPU.
+	cpu, ok := c.p.pool.acquire(c)
 	if !ok {
 		return platform.Event{Kind: platform.EventInterrupt, CPU: -1}, nil
 	}
 	ev, err := c.run(t, st, &c.p.stats[cpu])
-	c.p.cpus <- cpu
+	c.p.pool.release(cpu)
 	ev.CPU = cpu
 	return ev, err
 }
 
-// acquireCPU takes a free vCPU, waiting for one if all are busy; ok is
-// false if Interrupt came first (the event then has CPU -1: it ran on no
-// vCPU).
-func (c *context) acquireCPU() (cpu int, ok bool) {
-	select {
-	case cpu = <-c.p.cpus:
-		return cpu, true
-	default:
+// SetCPUs implements platform.CPUAffinity.SetCPUs. A Switch running on a
+// vCPU the new mask excludes finishes there; the next one obeys the mask.
+func (c *context) SetCPUs(mask []bool) {
+	n := c.p.NumCPUs()
+	m := make([]bool, n)
+	any := false
+	for i := range min(len(mask), n) {
+		m[i] = mask[i]
+		any = any || m[i]
 	}
-	for {
-		select {
-		case cpu = <-c.p.cpus:
-			return cpu, true
-		case <-c.kickWaiter:
-			if c.pending.Swap(false) {
-				return -1, false
-			}
-		}
+	if any {
+		c.cpus.Store(&m)
+	} else {
+		c.cpus.Store(nil)
 	}
+	c.p.pool.recheck(c)
+}
+
+// allowed reports whether the context may run on vCPU cpu.
+func (c *context) allowed(cpu int) bool {
+	m := c.cpus.Load()
+	return m == nil || (*m)[cpu]
 }
 
 // run loads st into t, runs it to the next event and stores the

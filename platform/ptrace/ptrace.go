@@ -35,8 +35,8 @@ type Platform struct {
 	fpSize int
 	fpNote int
 
-	// cpus hands out vCPU indices; a Context holds one inside Switch.
-	cpus  chan int
+	// pool hands out vCPU indices; a Context holds one inside Switch.
+	pool  *cpuPool
 	stats []cpuStats
 
 	mu sync.Mutex
@@ -91,16 +91,13 @@ func New(mf *memfile.MemoryFile, opts Options) (*Platform, error) {
 		stubFD: fd,
 		fpSize: hostXSAVESize(),
 		fpNote: unix.NT_X86_XSTATE,
-		cpus:   make(chan int, n),
+		pool:   newCPUPool(n),
 		stats:  make([]cpuStats, n),
 		spaces: map[*addressSpace]struct{}{},
 	}
 	if p.fpSize == arch.MinFPStateSize {
 		// No XSAVE: only the legacy FXSAVE area exists (user_fpregs_struct).
 		p.fpNote = unix.NT_PRFPREG
-	}
-	for i := 0; i < n; i++ {
-		p.cpus <- i
 	}
 	return p, nil
 }
@@ -211,7 +208,12 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 // NewContext implements platform.Platform.NewContext. The context gets its
 // stub thread when it first runs in an address space.
 func (p *Platform) NewContext() (platform.Context, error) {
-	return &context{p: p, kickWaiter: make(chan struct{}, 1)}, nil
+	return &context{
+		p:          p,
+		kickWaiter: make(chan struct{}, 1),
+		grant:      make(chan int, 1),
+		lastCPU:    -1,
+	}, nil
 }
 
 // forget drops a released address space.

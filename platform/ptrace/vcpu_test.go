@@ -58,7 +58,7 @@ func TestInterruptWhileWaitingForCPU(t *testing.T) {
 		}
 		spun <- ev
 	}()
-	for len(p.cpus) > 0 {
+	for p.pool.numFree() > 0 {
 		time.Sleep(time.Millisecond)
 	}
 
@@ -81,7 +81,7 @@ func TestInterruptWhileWaitingForCPU(t *testing.T) {
 	if ev := <-spun; ev.Kind != platform.EventInterrupt || ev.CPU != 0 {
 		t.Errorf("spinner: event %v on CPU %d, want interrupt on CPU 0", ev.Kind, ev.CPU)
 	}
-	if got := len(p.cpus); got != 1 {
+	if got := p.pool.numFree(); got != 1 {
 		t.Errorf("free vCPUs after both returned = %d, want 1", got)
 	}
 }
