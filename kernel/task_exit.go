@@ -111,6 +111,9 @@ func (t *Task) exit() {
 	if last {
 		tg.stopTimers()
 		tg.exitNotify(st)
+		// The group is a zombie, reaped, or waiting for its tracer:
+		// its pidfds are readable.
+		tg.notifyPidfds()
 	}
 }
 

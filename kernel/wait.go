@@ -245,21 +245,29 @@ func sysWaitid(t *Task, a *syscallArgs) (uint64, error) {
 			r.id = t.pgid()
 		}
 	case pPIDFD:
-		// TODO(ringbox): pidfds come later; no descriptor is one yet.
+		// The pidfd's group, as P_PID; a nonblocking pidfd adds
+		// WNOHANG (Linux: kernel/exit.c:kernel_waitid()).
 		if id < 0 {
 			return 0, unix.EINVAL
 		}
-		if f := t.fdt.get(int(id)); f != nil {
-			f.DecRef()
-			return 0, unix.EINVAL
+		tg, nonblock, err := t.pidfdTarget(int(id), unix.EINVAL)
+		if err != nil {
+			return 0, err
 		}
-		return 0, unix.EBADF
+		r.idType, r.id = pPID, tg.tgid
+		if nonblock {
+			r.options |= wNoHang
+		}
 	default:
 		return 0, unix.EINVAL
 	}
 	res, err := t.doWait(r)
 	if err != nil {
 		return 0, err
+	}
+	if res == nil && r.options&^opts&wNoHang != 0 {
+		// Nothing yet, and only the pidfd asked not to wait.
+		return 0, unix.EAGAIN
 	}
 	if a.u(2) != 0 {
 		var info arch.SignalInfo
