@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ringbox/ringbox/platform"
 )
 
 func init() {
@@ -313,10 +315,45 @@ func sysSchedSetaffinity(t *Task, a *syscallArgs) (uint64, error) {
 	}
 	target.affinityMu.Lock()
 	target.affinityMask = b
+	target.applyAffinityLocked()
 	target.affinityMu.Unlock()
-	// TODO(ringbox): the mask is recorded and reported; platforms do not
-	// yet pin a task to the vCPUs in it.
+	// TODO(ringbox): a target running user code on a vCPU the mask
+	// excludes stays there until its next event (at most a time slice);
+	// Linux migrates it before returning (kernel/sched/core.c:
+	// __set_cpus_allowed_ptr_locked() -> affine_move_task()).
 	return 0, nil
+}
+
+// applyAffinity gives the task's context its CPU mask (clone inherits
+// the parent's).
+func (t *Task) applyAffinity() {
+	t.affinityMu.Lock()
+	defer t.affinityMu.Unlock()
+	t.applyAffinityLocked()
+}
+
+// applyAffinityLocked limits the task's context to the vCPUs of
+// affinityMask, on platforms that can (platform.CPUAffinity). The
+// context is the target's, possibly another task's: SetCPUs may be
+// called from any goroutine. Holding affinityMu orders concurrent
+// sched_setaffinity calls on the target the same in the mask and in the
+// platform.
+//
+// Preconditions: t.affinityMu is held.
+func (t *Task) applyAffinityLocked() {
+	a, ok := t.ctx.(platform.CPUAffinity)
+	if !ok {
+		return
+	}
+	if t.affinityMask == nil {
+		a.SetCPUs(nil)
+		return
+	}
+	cpus := make([]bool, t.k.platform.NumCPUs())
+	for i := range cpus {
+		cpus[i] = i/8 < len(t.affinityMask) && t.affinityMask[i/8]&(1<<(i%8)) != 0
+	}
+	a.SetCPUs(cpus)
 }
 
 // affinity returns the task's CPU mask in size bytes.
@@ -336,8 +373,10 @@ func (t *Task) affinity(size int) []byte {
 	return out
 }
 
+// sysGetcpu reports the vCPU the getcpu call was made on; node is always
+// 0 (one NUMA node) - getcpu(2).
 func sysGetcpu(t *Task, a *syscallArgs) (uint64, error) {
-	cpu := max(t.lastCPU, 0)
+	cpu := t.currentCPU()
 	var b [4]byte
 	binary.LittleEndian.PutUint32(b[:], uint32(cpu))
 	if a.u(0) != 0 {
@@ -352,6 +391,23 @@ func sysGetcpu(t *Task, a *syscallArgs) (uint64, error) {
 		}
 	}
 	return 0, nil
+}
+
+// currentCPU returns the vCPU of the task's last event. The platform
+// honours the affinity mask, so that vCPU is in it; should the last event
+// have come on no vCPU (an interrupt while waiting for one), it is the
+// lowest vCPU the mask allows, the one sched_getaffinity reports first.
+func (t *Task) currentCPU() int {
+	mask := t.affinity((t.k.platform.NumCPUs() + 7) / 8)
+	if cpu := t.lastCPU; cpu >= 0 && cpu/8 < len(mask) && mask[cpu/8]&(1<<(cpu%8)) != 0 {
+		return cpu
+	}
+	for i := 0; i < len(mask)*8; i++ {
+		if mask[i/8]&(1<<(i%8)) != 0 {
+			return i
+		}
+	}
+	return 0
 }
 
 func (t *Task) schedTarget(pid int32) (*Task, error) {

@@ -157,7 +157,7 @@ type Task struct {
 	log *zap.Logger
 
 	// ctx runs the task's user code. Only the task goroutine uses it,
-	// except Interrupt.
+	// except Interrupt and platform.CPUAffinity.SetCPUs (sched_setaffinity).
 	ctx platform.Context
 	// st is the CPU state while the task is in the kernel. Only the task
 	// goroutine touches it.
