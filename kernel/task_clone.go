@@ -25,6 +25,8 @@ type cloneArgs struct {
 	parentTID  uint64
 	childTID   uint64
 	tls        uint64
+	// pidfd is where CLONE_PIDFD stores the pidfd's number.
+	pidfd uint64
 }
 
 // clone3-only flags (Linux: include/uapi/linux/sched.h).
@@ -39,6 +41,11 @@ const cloneNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEW
 
 func sysClone(t *Task, a *syscallArgs) (uint64, error) {
 	flags := a.u(0)
+	// clone() stores the pidfd at parent_tid, so the two cannot go
+	// together (Linux: kernel/fork.c:SYSCALL_DEFINE5(clone)).
+	if flags&unix.CLONE_PIDFD != 0 && flags&unix.CLONE_PARENT_SETTID != 0 {
+		return 0, unix.EINVAL
+	}
 	// x86-64 argument order: flags, newsp, parent_tid, child_tid, tls.
 	return t.clone(cloneArgs{
 		flags:      flags &^ 0xff,
@@ -47,6 +54,7 @@ func sysClone(t *Task, a *syscallArgs) (uint64, error) {
 		parentTID:  a.u(2),
 		childTID:   a.u(3),
 		tls:        a.u(4),
+		pidfd:      a.u(2),
 	})
 }
 
@@ -89,16 +97,19 @@ func sysClone3(t *Task, a *syscallArgs) (uint64, error) {
 		}
 		return binary.LittleEndian.Uint64(buf[8*i:])
 	}
+	// struct clone_args: flags, pidfd, child_tid, parent_tid,
+	// exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup
+	// (Linux: include/uapi/linux/sched.h).
 	ca := cloneArgs{
 		flags:      get(0),
-		parentTID:  get(2),
-		childTID:   get(3),
+		childTID:   get(2),
+		parentTID:  get(3),
 		exitSignal: get(4),
 		stack:      get(5),
 		stackSize:  get(6),
 		tls:        get(7),
+		pidfd:      get(1),
 	}
-	pidfd := get(1)
 	if get(8) != 0 || get(9) != 0 || get(10) != 0 {
 		// set_tid, set_tid_size, cgroup: not supported.
 		return 0, unix.EINVAL
@@ -121,7 +132,6 @@ func sysClone3(t *Task, a *syscallArgs) (uint64, error) {
 	if ca.stack != 0 {
 		ca.stack += ca.stackSize
 	}
-	_ = pidfd
 	return t.clone(ca)
 }
 
@@ -143,8 +153,9 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 		// TODO(ringbox): namespaces inside the sandbox.
 		return 0, unix.EINVAL
 	}
-	if f&unix.CLONE_PIDFD != 0 {
-		// TODO(ringbox): pidfds come with the filesystem work.
+	if f&unix.CLONE_PIDFD != 0 && f&unix.CLONE_THREAD != 0 {
+		// TODO(ringbox): Linux 6.9+ makes this a pidfd of the new
+		// thread (PIDFD_THREAD); ringbox keeps the older EINVAL.
 		return 0, unix.EINVAL
 	}
 	sig := unix.Signal(ca.exitSignal)
@@ -283,6 +294,13 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 			return 0, err
 		}
 	}
+	pidfd := -1
+	if f&unix.CLONE_PIDFD != 0 {
+		if pidfd, err = t.installClonePidfd(tg, ca.pidfd); err != nil {
+			nt.release()
+			return 0, err
+		}
+	}
 	var vforkDone chan struct{}
 	if f&unix.CLONE_VFORK != 0 {
 		vforkDone = make(chan struct{})
@@ -320,6 +338,7 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 			}
 		}
 		k.mu.Unlock()
+		t.undoClonePidfd(pidfd)
 		nt.release()
 		// The caller is being killed; its return value does not matter.
 		return 0, unix.EINTR
