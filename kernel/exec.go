@@ -3,6 +3,7 @@ package kernel
 import (
 	"crypto/rand"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,8 +21,13 @@ type executable struct {
 	path string
 	// name is the path as the caller gave it (AT_EXECFN).
 	name string
-	f    *os.File
-	img  *loader.Image
+	// comm is the task name the program gets; empty for the basename
+	// of path.
+	comm string
+	// r reads the file; release lets it go.
+	r       io.ReaderAt
+	release func()
+	img     *loader.Image
 }
 
 // ErrNotExecutable wraps the reasons a file cannot be executed: not a
@@ -52,27 +58,38 @@ func (k *Kernel) loadExecutable(path string) (*executable, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w: %w", path, ErrNotExecutable, err)
 	}
-	if !fi.Mode().IsRegular() {
+	img, err := loadImage(path, f, fi.Size(), fi.Mode())
+	if err != nil {
 		f.Close()
+		return nil, err
+	}
+	return &executable{path: abs, name: path, r: f, release: func() { f.Close() }, img: img}, nil
+}
+
+// loadImage checks that a file of the given mode may be executed and
+// parses the program that r reads, size bytes long: it must be a regular
+// file with an execute bit (Linux: fs/exec.c:do_open_execat(), else
+// EACCES) holding a static ELF executable (else ENOEXEC). Errors wrap
+// ErrNotExecutable and name the file as name.
+func loadImage(name string, r io.ReaderAt, size int64, mode fs.FileMode) (*loader.Image, error) {
+	if !mode.IsRegular() {
 		what := "not a regular file"
-		if fi.IsDir() {
+		if mode.IsDir() {
 			what = "is a directory"
 		}
-		return nil, fmt.Errorf("%s: %w: %s", path, ErrNotExecutable, what)
+		return nil, fmt.Errorf("%s: %w: %s", name, ErrNotExecutable, what)
 	}
-	if fi.Mode().Perm()&0o111 == 0 {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w: permission denied (no execute bit; chmod +x it)", path, ErrNotExecutable)
+	if mode.Perm()&0o111 == 0 {
+		return nil, fmt.Errorf("%s: %w: permission denied (no execute bit; chmod +x it)", name, ErrNotExecutable)
 	}
-	img, err := loader.Parse(f, fi.Size())
+	img, err := loader.Parse(r, size)
 	if err == nil {
 		err = img.RequireStatic()
 	}
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w: %w", path, ErrNotExecutable, err)
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrNotExecutable, err)
 	}
-	return &executable{path: abs, name: path, f: f, img: img}, nil
+	return img, nil
 }
 
 // Address-space layout of a new program, as Linux lays it out with
@@ -104,7 +121,7 @@ func (k *Kernel) layoutTops(stackLimit uint64) (stackTop, mmapBase uint64) {
 // execImage replaces the task's address space with a new one running exe
 // (Linux: fs/exec.c:begin_new_exec() and binfmt_elf.c:load_elf_binary()).
 func (t *Task) execImage(exe *executable, argv, envv []string) error {
-	defer exe.f.Close()
+	defer exe.release()
 	k := t.k
 	img := exe.img
 	mm, err := k.newMM()
@@ -191,7 +208,10 @@ func (t *Task) execImage(exe *executable, argv, envv []string) error {
 	}
 	t.mm = mm
 	t.tg.exe = exe.path
-	t.name = commName(exe.path)
+	t.name = exe.comm
+	if t.name == "" {
+		t.name = commName(exe.path)
+	}
 	t.st.Regs = arch.Registers{
 		// orig_rax keeps the system call number (a tracer at the exec
 		// stop sees execve's).
@@ -258,7 +278,7 @@ func (mm *MemoryManager) loadSegmentLocked(exe *executable, s loader.Segment, bi
 		n := min(left, pageSize-inPage)
 		p := mm.pages[pg]
 		buf := mm.mf.Bytes(memfileRange(p.off))[inPage : inPage+n]
-		if _, err := exe.f.ReadAt(buf, off); err != nil {
+		if _, err := exe.r.ReadAt(buf, off); err != nil {
 			return err
 		}
 		va += n

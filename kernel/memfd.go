@@ -97,7 +97,7 @@ func (i *memInode) pageLocked(idx uint64) (uint64, error) {
 	if off, ok := i.pages[idx]; ok {
 		return off, nil
 	}
-	fr, err := i.mf.Allocate(pageSize)
+	fr, err := i.mf.Allocate(1)
 	if err != nil {
 		return 0, err
 	}

@@ -74,15 +74,11 @@ func (t *Task) execve(dirfd int, pathAddr, argvAddr, envpAddr uint64, flags int)
 	if err != nil {
 		return 0, err
 	}
-	if path == "" {
-		// TODO(ringbox): execveat(fd, "", AT_EMPTY_PATH) needs files
-		// opened from the filesystem.
-		if flags&unix.AT_EMPTY_PATH != 0 {
-			return 0, unix.EBADF
-		}
+	emptyPath := path == ""
+	if emptyPath && flags&unix.AT_EMPTY_PATH == 0 {
 		return 0, unix.ENOENT
 	}
-	if dirfd != unix.AT_FDCWD && path[0] != '/' {
+	if !emptyPath && dirfd != unix.AT_FDCWD && path[0] != '/' {
 		// TODO(ringbox): directory descriptors come with the filesystem.
 		return 0, unix.EBADF
 	}
@@ -94,19 +90,26 @@ func (t *Task) execve(dirfd int, pathAddr, argvAddr, envpAddr uint64, flags int)
 	if err != nil {
 		return 0, err
 	}
-	hostPath := path
-	switch path {
-	case "/proc/self/exe", "/proc/thread-self/exe", procPath(t.tg.tgid, "exe"):
-		hostPath = t.tg.exe
+	var exe *executable
+	if emptyPath {
+		// execveat(fd, "", AT_EMPTY_PATH): the program in fd.
+		exe, err = t.loadExecutableFD(dirfd)
+	} else {
+		hostPath := path
+		switch path {
+		case "/proc/self/exe", "/proc/thread-self/exe", procPath(t.tg.tgid, "exe"):
+			hostPath = t.tg.exe
+		}
+		if exe, err = t.k.loadExecutable(hostPath); err == nil {
+			exe.name = path
+		}
 	}
-	exe, err := t.k.loadExecutable(hostPath)
 	if err != nil {
 		return 0, execErrno(err)
 	}
-	exe.name = path
 	oldTID := t.tid
 	if err := t.deThread(); err != nil {
-		exe.f.Close()
+		exe.release()
 		return 0, err
 	}
 	t.tg.execTimers()
