@@ -418,7 +418,7 @@ func (f *memFD) EventRegister(w *Waiter, mask uint32) {}
 func (f *memFD) EventUnregister(w *Waiter) {}
 
 // Truncate implements ftruncate(2) for the file.
-func (f *memFD) Truncate(t *Task, size int64) error { return f.inode.truncate(t, size) }
+func (f *memFD) Truncate(t *Task, size int64) error { return f.inode.truncateMapped(t, size) }
 
 // Sync implements fsync(2): memory is the storage.
 func (f *memFD) Sync() error { return nil }

@@ -36,9 +36,10 @@ type vma struct {
 	name     string
 	// dontFork and wipeOnFork are MADV_DONTFORK and MADV_WIPEONFORK.
 	dontFork, wipeOnFork bool
-	// shm is the object of a shared anonymous mapping, and shmOff the
+	// shm is the object of a shared anonymous mapping or of a file
+	// mapping (mm_file.go), and shmOff the
 	// object offset of start.
-	shm    *sharedAnon
+	shm    memObject
 	shmOff uint64
 }
 
@@ -92,6 +93,7 @@ func (k *Kernel) newMM() (*MemoryManager, error) {
 	}
 	mm := &MemoryManager{k: k, mf: k.mf, as: as, pages: make(map[uint64]page)}
 	mm.users.Store(1)
+	registerMM(mm)
 	return mm, nil
 }
 
@@ -103,6 +105,7 @@ func (mm *MemoryManager) decUsers() {
 	if mm.users.Add(-1) != 0 {
 		return
 	}
+	unregisterMM(mm)
 	mm.mu.Lock()
 	for _, p := range mm.pages {
 		mm.mf.DecRef(memfile.FileRange{Start: p.off, End: p.off + pageSize})
@@ -270,7 +273,8 @@ func (mm *MemoryManager) findFreeLocked(length uint64) (uint64, bool) {
 }
 
 // HandleFault resolves a fault at addr for access at. It returns the
-// si_code for SIGSEGV when the access is not allowed, or errOutOfMemory.
+// si_code for SIGSEGV when the access is not allowed, errOutOfMemory, or
+// errBeyondEOF with BUS_ADRERR for a page past the end of a mapped file.
 func (mm *MemoryManager) HandleFault(addr uint64, at platform.AccessType) (int32, error) {
 	mm.mu.Lock()
 	defer mm.mu.Unlock()
@@ -311,7 +315,14 @@ func (mm *MemoryManager) HandleFault(addr uint64, at platform.AccessType) (int32
 		if errors.Is(err, memfile.ErrNoMemory) {
 			return 0, errOutOfMemory
 		}
-		return 0, err
+		if !errors.Is(err, errBeyondEOF) {
+			return 0, err
+		}
+		// Past the end of a mapped file: SIGBUS, unless the window
+		// only reached beyond it after the faulting page.
+		if _, ok := mm.pages[pg]; !ok {
+			return busAdrerr, err
+		}
 	}
 	for _, a := range absent {
 		if p, ok := mm.pages[a]; ok {
@@ -443,6 +454,15 @@ func (mm *MemoryManager) populateSharedLocked(v *vma, start, end uint64) error {
 			continue
 		}
 		off, err := v.shm.page((a - v.start + v.shmOff) / pageSize)
+		if errors.Is(err, errBeyondEOF) && a > start {
+			// Map the pages inside the file before saying so.
+			if v.perms != platform.NoAccess {
+				if merr := mm.mapPagesLocked(v, start, a); merr != nil {
+					return merr
+				}
+			}
+			return err
+		}
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"errors"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/ringbox/ringbox/arch"
@@ -33,7 +35,8 @@ func protToAccess(prot uint64) platform.AccessType {
 
 const validProt = unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC | unix.PROT_GROWSDOWN | unix.PROT_GROWSUP
 
-// sysMmap implements mmap(2) for anonymous memory.
+// sysMmap implements mmap(2) of anonymous memory and of the files that
+// can be mapped (mmapFile).
 func sysMmap(t *Task, a *syscallArgs) (uint64, error) {
 	addr, length, prot, flags, fd, off := a.u(0), a.u(1), a.u(2), a.u(3), a.int(4), a.u(5)
 	if off%pageSize != 0 {
@@ -57,16 +60,20 @@ func sysMmap(t *Task, a *syscallArgs) (uint64, error) {
 	if prot&^validProt != 0 {
 		return 0, unix.EINVAL
 	}
+	// obj is the mapped file's object, whose reference passes to the
+	// vma once it is inserted.
+	var obj memObject
+	maxPerms := platform.AnyAccess
 	if flags&unix.MAP_ANONYMOUS == 0 {
-		// TODO(ringbox): file mappings come with the filesystem; the
-		// only files today (stdio, pipes) cannot be mapped on Linux
-		// either.
-		f := t.fdt.get(fd)
-		if f == nil {
-			return 0, unix.EBADF
+		var err error
+		if obj, maxPerms, _, err = t.mmapFile(fd, prot, off, length, shared); err != nil {
+			return 0, err
 		}
-		f.DecRef()
-		return 0, unix.ENODEV
+		defer func() {
+			if obj != nil {
+				obj.decRef()
+			}
+		}()
 	}
 	fixed := flags&(unix.MAP_FIXED|unix.MAP_FIXED_NOREPLACE) != 0
 	if fixed && addr%pageSize != 0 {
@@ -111,13 +118,18 @@ func sysMmap(t *Task, a *syscallArgs) (uint64, error) {
 			}
 		}
 	}
-	v := &vma{start: start, end: start + length, perms: protToAccess(prot), maxPerms: platform.AnyAccess, shared: shared}
-	if shared {
+	v := &vma{start: start, end: start + length, perms: protToAccess(prot), maxPerms: maxPerms, shared: shared}
+	switch {
+	case obj != nil:
+		v.shm, v.shmOff = obj, off
+		obj = nil
+	case shared:
 		v.shm = newSharedAnon(mm.mf)
 	}
 	mm.insertLocked(v)
 	if flags&unix.MAP_POPULATE != 0 && v.perms != platform.NoAccess {
-		if err := mm.populateLocked(v, v.start, v.end); err != nil {
+		// Populating stops quietly at the end of a file.
+		if err := mm.populateLocked(v, v.start, v.end); err != nil && !errors.Is(err, errBeyondEOF) {
 			mm.removeLocked(v.start, v.end)
 			return 0, unix.ENOMEM
 		}
@@ -165,15 +177,20 @@ func sysMprotect(t *Task, a *syscallArgs) (uint64, error) {
 	mm := t.mm
 	mm.mu.Lock()
 	defer mm.mu.Unlock()
-	// The whole range must be mapped (Linux: ENOMEM otherwise).
+	// The whole range must be mapped (Linux: ENOMEM otherwise), with
+	// what mmap allowed (EACCES: a shared mapping of a file not open for
+	// writing, or write-sealed, cannot become writable).
+	at := protToAccess(prot)
 	for a := addr; a < end; {
 		i := mm.findLocked(a)
 		if i < 0 {
 			return 0, unix.ENOMEM
 		}
+		if at&^mm.vmas[i].maxPerms != 0 {
+			return 0, unix.EACCES
+		}
 		a = mm.vmas[i].end
 	}
-	at := protToAccess(prot)
 	mm.splitLocked(addr)
 	mm.splitLocked(end)
 	for i := mm.findLocked(addr); i >= 0 && i < len(mm.vmas) && mm.vmas[i].start < end; i++ {

@@ -94,6 +94,9 @@ func (t *Task) handleFault(ev platform.Event) taskRunState {
 		t.log.Warn("out of memory in page fault; killing the process", zap.Uint64("addr", ev.Addr))
 		return t.forceSignal(unix.SIGKILL, 0, 0)
 	}
+	if errors.Is(err, errBeyondEOF) {
+		return t.forceSignal(unix.SIGBUS, code, ev.Addr)
+	}
 	return t.forceSignal(unix.SIGSEGV, code, ev.Addr)
 }
 
