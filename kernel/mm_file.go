@@ -253,3 +253,9 @@ func (t *Task) mmapFile(fd int, prot, off, length uint64, shared bool) (obj memO
 
 // pageShift is log2(pageSize).
 const pageShift = 12
+
+// The objects vmas map.
+var (
+	_ memObject = (*sharedAnon)(nil)
+	_ memObject = (*memfdMapping)(nil)
+)
