@@ -149,14 +149,15 @@ func sysFchmod(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, unix.EBADF
 	}
 	defer f.DecRef()
+	if f.Flags()&unix.O_PATH != 0 {
+		// Linux: fchmod needs a real open file (fdget, not fdget_raw).
+		return 0, unix.EBADF
+	}
 	switch c := f.(type) {
 	case chmoder:
 		return 0, c.chmod(t, uint32(a.u(1))&07777)
 	case *hostFile:
 		return 0, unix.EROFS
-	case *pathFile:
-		// Linux: fchmod needs a real open file (fdget, not fdget_raw).
-		return 0, unix.EBADF
 	}
 	return 0, unix.EPERM
 }

@@ -223,6 +223,11 @@ func (t *Task) mmapFile(fd int, prot, off, length uint64, shared bool) (obj memO
 		return nil, 0, false, unix.EBADF
 	}
 	defer f.DecRef()
+	if f.Flags()&unix.O_PATH != 0 {
+		// An O_PATH descriptor is not open for I/O (Linux: fget()
+		// refuses FMODE_PATH files).
+		return nil, 0, false, unix.EBADF
+	}
 	if (off>>pageShift)+(length>>pageShift) < off>>pageShift {
 		// Linux: do_mmap() checks the page offset for overflow.
 		return nil, 0, false, unix.EOVERFLOW
@@ -242,10 +247,6 @@ func (t *Task) mmapFile(fd int, prot, off, length uint64, shared bool) (obj memO
 			}
 			return nil, platform.AnyAccess, true, nil
 		}
-	case *pathFile:
-		// An O_PATH descriptor is not open for I/O (Linux: fget()
-		// refuses FMODE_PATH files).
-		return nil, 0, false, unix.EBADF
 	}
 	// Linux: a file without an mmap method.
 	return nil, 0, false, unix.ENODEV
