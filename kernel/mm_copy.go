@@ -46,6 +46,20 @@ func (mm *MemoryManager) copyLocked(addr uint64, buf []byte, at platform.AccessT
 				p = mm.pages[pg]
 			}
 		}
+		if out && mm.mf.RefCount(p.off) > 1 {
+			// A store to a page shared copy-on-write (after fork, or
+			// a private mapping of a file) goes to a private copy, as
+			// the program's own store would.
+			if i := mm.findLocked(a); i >= 0 && !mm.vmas[i].shared {
+				if err := mm.breakCOWLocked(pg, p); err != nil {
+					return done, unix.ENOMEM
+				}
+				p = mm.pages[pg]
+				if err := mm.mapPagesLocked(mm.vmas[i], pg, pg+pageSize); err != nil {
+					return done, err
+				}
+			}
+		}
 		if p.prefault {
 			p.prefault = false
 			mm.pages[pg] = p
