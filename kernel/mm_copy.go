@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	"errors"
 
 	"golang.org/x/sys/unix"
 
@@ -41,6 +42,11 @@ func (mm *MemoryManager) copyLocked(addr uint64, buf []byte, at platform.AccessT
 			}
 			if !ok {
 				if err := mm.populateLocked(v, pg, pg+pageSize); err != nil {
+					if errors.Is(err, errBeyondEOF) {
+						// Linux: the fault is SIGBUS, the
+						// copy EFAULT.
+						return done, unix.EFAULT
+					}
 					return done, unix.ENOMEM
 				}
 				p = mm.pages[pg]

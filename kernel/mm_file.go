@@ -228,12 +228,13 @@ func (t *Task) mmapFile(fd int, prot, off, length uint64, shared bool) (obj memO
 		// refuses FMODE_PATH files).
 		return nil, 0, false, unix.EBADF
 	}
-	if (off>>pageShift)+(length>>pageShift) < off>>pageShift {
-		// Linux: do_mmap() checks the page offset for overflow.
-		return nil, 0, false, unix.EOVERFLOW
-	}
 	switch f := f.(type) {
 	case *memFD:
+		// The mapping must end within the largest file size (Linux:
+		// mm/mmap.c:file_mmap_ok()).
+		if length > maxFileSize || off/pageSize > (maxFileSize-length)/pageSize {
+			return nil, 0, false, unix.EOVERFLOW
+		}
 		m, maxPerms, err := mmapMemfd(f, prot, shared)
 		if err != nil {
 			return nil, 0, false, err
@@ -251,9 +252,6 @@ func (t *Task) mmapFile(fd int, prot, off, length uint64, shared bool) (obj memO
 	// Linux: a file without an mmap method.
 	return nil, 0, false, unix.ENODEV
 }
-
-// pageShift is log2(pageSize).
-const pageShift = 12
 
 // The objects vmas map.
 var (
