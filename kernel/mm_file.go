@@ -2,7 +2,9 @@ package kernel
 
 import (
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -18,7 +20,9 @@ import (
 // object, so that every mapping of it — in this address space, in the
 // children of a fork, through read(2) and write(2) of the memfd — sees
 // the same pages. A private mapping of an object maps the object's pages
-// copy-on-write: it sees the file until it writes a page.
+// copy-on-write: it sees the file until it writes a page. A regular host
+// file maps through a hostFileMapping, which reads a private copy of
+// each page as it is faulted in.
 //
 // Lock order: MemoryManager.mu, then memInode.mu (as sharedAnon.mu). A
 // truncation unmaps the pages past the new end from the address spaces
@@ -214,9 +218,6 @@ func (mm *MemoryManager) unmapObjectFrom(i *memInode, first uint64) {
 // and returns the object its vma maps (holding a reference for the vma)
 // and the permissions mprotect may grant; anon says the mapping is
 // anonymous memory after all (/dev/zero: Linux's mmap_zero()).
-//
-// TODO(ringbox): host files cannot be mapped (ENODEV) until the sandbox
-// has its own filesystem with a page cache.
 func (t *Task) mmapFile(fd int, prot, off, length uint64, shared bool) (obj memObject, maxPerms platform.AccessType, anon bool, err error) {
 	f := t.fdt.get(fd)
 	if f == nil {
@@ -240,6 +241,10 @@ func (t *Task) mmapFile(fd int, prot, off, length uint64, shared bool) (obj memO
 			return nil, 0, false, err
 		}
 		return m, maxPerms, false, nil
+	case *hostFile:
+		if f.regular {
+			return mmapHostFile(t.k.mf, f, prot, shared)
+		}
 	case *memDevFile:
 		if f.kind == devZero {
 			acc := f.Flags() & unix.O_ACCMODE
@@ -257,4 +262,84 @@ func (t *Task) mmapFile(fd int, prot, off, length uint64, shared bool) (obj memO
 var (
 	_ memObject = (*sharedAnon)(nil)
 	_ memObject = (*memfdMapping)(nil)
+	_ memObject = (*hostFileMapping)(nil)
 )
+
+// hostFileMapping is a vma's reference to a regular host file, which the
+// sandbox sees read-only (hostfs.go). There is no page cache: each fault
+// reads the file into a new page that the address space alone holds, so
+// a mapping is a private copy of the file as it was at the fault.
+//
+// TODO(ringbox): Linux maps the page cache, so that a mapping sees later
+// changes of the file by the host (until a private page is written) and
+// two processes mapping it share its pages. That comes with the
+// sandbox's own filesystem.
+type hostFileMapping struct {
+	f    *hostFile
+	mf   *memfile.MemoryFile
+	refs atomic.Int32
+}
+
+// mmapHostFile makes the object of a mapping of host file f. The file is
+// read-only, so a shared mapping can never be written (EACCES, as Linux
+// for a file not open for writing).
+func mmapHostFile(mf *memfile.MemoryFile, f *hostFile, prot uint64, shared bool) (memObject, platform.AccessType, bool, error) {
+	if f.Flags()&unix.O_ACCMODE == unix.O_WRONLY {
+		return nil, 0, false, unix.EACCES
+	}
+	maxPerms := platform.AnyAccess
+	if shared {
+		if prot&unix.PROT_WRITE != 0 {
+			return nil, 0, false, unix.EACCES
+		}
+		maxPerms &^= platform.Write
+	}
+	f.IncRef()
+	m := &hostFileMapping{f: f, mf: mf}
+	m.refs.Store(1)
+	return m, maxPerms, false, nil
+}
+
+// incRef implements memObject.incRef.
+func (m *hostFileMapping) incRef() { m.refs.Add(1) }
+
+// decRef implements memObject.decRef.
+func (m *hostFileMapping) decRef() {
+	if m.refs.Add(-1) == 0 {
+		m.f.DecRef()
+	}
+}
+
+// page implements memObject.page: a new page holding the file's bytes
+// at page idx (zeros past the end within the last page), or
+// errBeyondEOF.
+func (m *hostFileMapping) page(idx uint64) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(m.f.fd, &st); err != nil {
+		return 0, fmt.Errorf("stat of mapped host file: %w", err)
+	}
+	if idx >= pagesOf(st.Size) {
+		return 0, errBeyondEOF
+	}
+	fr, err := m.mf.Allocate(1)
+	if err != nil {
+		return 0, err
+	}
+	buf := m.mf.Bytes(fr)
+	for done := 0; done < len(buf); {
+		n, err := unix.Pread(m.f.fd, buf[done:], int64(idx*pageSize)+int64(done))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			m.mf.DecRef(fr)
+			return 0, fmt.Errorf("reading mapped host file: %w", err)
+		}
+		if n == 0 {
+			clear(buf[done:])
+			break
+		}
+		done += n
+	}
+	return fr.Start, nil
+}

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -277,5 +278,72 @@ func TestMmapMemfdSIGBUS(t *testing.T) {
 	task.start()
 	if got, want := k.Wait(), (ExitStatus{Signal: unix.SIGBUS}); got != want {
 		t.Errorf("exit status = %v, want %v", got, want)
+	}
+}
+
+// TestMmapHostFile maps a host file privately and shared read-only: the
+// pages hold the file, a private store stays private, a shared mapping
+// cannot be writable, and past the end is errBeyondEOF.
+func TestMmapHostFile(t *testing.T) {
+	_, task, _ := newTestKernel(t, nil)
+	path := t.TempDir() + "/f"
+	content := []byte("host file contents")
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := openHost(path, unix.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.DecRef()
+	h := f.(*hostFile)
+	if _, _, _, err := mmapHostFile(task.k.mf, h, unix.PROT_READ|unix.PROT_WRITE, true); err != unix.EACCES {
+		t.Errorf("shared writable mapping: %v, want EACCES", err)
+	}
+	mm := task.mm
+	const pv, sh = 0x10000000, 0x20000000
+	for _, m := range []struct {
+		at     uint64
+		shared bool
+	}{{pv, false}, {sh, true}} {
+		obj, maxPerms, _, err := mmapHostFile(task.k.mf, h, unix.PROT_READ, m.shared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := maxPerms&platform.Write != 0; got == m.shared {
+			t.Errorf("shared %v: may become writable %v", m.shared, got)
+		}
+		mm.mu.Lock()
+		mm.insertLocked(&vma{start: m.at, end: m.at + 2*pageSize, perms: platform.ReadWrite, maxPerms: maxPerms, shared: m.shared, shm: obj})
+		mm.mu.Unlock()
+	}
+	b := make([]byte, len(content)+2)
+	if err := task.CopyIn(pv, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), string(content)+"\x00\x00"; got != want {
+		t.Errorf("private mapping reads %q, want %q", got, want)
+	}
+	if err := task.CopyOut(pv, []byte("HOST")); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.CopyIn(sh, b[:4]); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b[:4]), "host"; got != want {
+		t.Errorf("shared mapping after a private store reads %q, want %q", got, want)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(content) {
+		t.Errorf("host file after a private store = %q, want %q", got, content)
+	}
+	if _, err := mm.HandleFault(pv+pageSize, platform.Read); err != errBeyondEOF {
+		t.Errorf("fault past the end: %v, want errBeyondEOF", err)
+	}
+	mm.mu.Lock()
+	mm.removeLocked(pv, pv+2*pageSize)
+	mm.removeLocked(sh, sh+2*pageSize)
+	mm.mu.Unlock()
+	if got, want := h.refs.Load(), int64(1); got != want {
+		t.Errorf("host file references after munmap = %d, want %d", got, want)
 	}
 }
