@@ -17,7 +17,8 @@ import (
 
 // executable is a program file checked and parsed for loading.
 type executable struct {
-	// path is the absolute host path (what /proc/self/exe shows).
+	// path is what /proc/self/exe shows: the absolute host path, or
+	// "/memfd:NAME (deleted)" for a memfd (exec_fd.go).
 	path string
 	// name is the path as the caller gave it (AT_EXECFN).
 	name string
