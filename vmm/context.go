@@ -145,21 +145,16 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 			}
 			return interrupted, nil
 		}
-		before := v.mode
-		path := v.prepare(&st.Regs, a, a.gen.Load())
-		v.traceIn(c, path, before, tid)
+		v.prepare(&st.Regs, a, a.gen.Load())
 		start := time.Now()
 		c.guestSince.Store(start.UnixNano())
 		errno := v.h.run()
 		c.guestSince.Store(0)
 		v.stats.guestNanos.Add(uint64(time.Since(start)))
 		v.stats.ioctls.Add(1)
-		v.traceOut(int(errno))
 		v.ranOnce()
 		res, err := v.decode(errno, &st.Regs)
-		v.traceMode()
 		if err != nil {
-			v.traceDump(err)
 			v.stats.exits[platform.ExitOther].Add(1)
 			return platform.Event{}, fmt.Errorf("vmm: vCPU %d: %w", v.id, err)
 		}

@@ -290,9 +290,6 @@ func (p *Platform) NewContext() (platform.Context, error) {
 func (p *Platform) Close() error {
 	var errs []error
 	for _, v := range p.cpus {
-		v.traceDump(errors.New("close"))
-	}
-	for _, v := range p.cpus {
 		if err := v.close(); err != nil {
 			errs = append(errs, err)
 		}
