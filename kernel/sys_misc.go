@@ -423,22 +423,25 @@ func (t *Task) schedTarget(pid int32) (*Task, error) {
 	return nil, unix.ESRCH
 }
 
-// sysSchedGetscheduler reports SCHED_OTHER, the only policy ringbox runs.
+// sysSchedGetscheduler reports the policy set with sched_setscheduler.
 func sysSchedGetscheduler(t *Task, a *syscallArgs) (uint64, error) {
-	if _, err := t.schedTarget(int32(a.int(0))); err != nil {
+	target, err := t.schedTarget(int32(a.int(0)))
+	if err != nil {
 		return 0, err
 	}
-	return unix.SCHED_NORMAL, nil
+	return uint64(target.schedPolicy.Load()), nil
 }
 
 func sysSchedGetparam(t *Task, a *syscallArgs) (uint64, error) {
 	if a.u(1) == 0 {
 		return 0, unix.EINVAL
 	}
-	if _, err := t.schedTarget(int32(a.int(0))); err != nil {
+	target, err := t.schedTarget(int32(a.int(0)))
+	if err != nil {
 		return 0, err
 	}
 	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(target.schedPrio.Load()))
 	return 0, t.CopyOut(a.u(1), b[:])
 }
 
@@ -479,30 +482,36 @@ func (t *Task) readSchedParam(addr uint64) (int32, error) {
 	return int32(binary.LittleEndian.Uint32(b[:])), nil
 }
 
-// sysSchedSetscheduler accepts the normal policies (with priority 0);
-// real-time policies need a real-time scheduler ringbox does not have.
+// schedResetOnFork is SCHED_RESET_ON_FORK.
+const schedResetOnFork = 0x40000000
+
+// sysSchedSetscheduler records a task's policy and priority; real-time
+// policies need CAP_SYS_NICE (Linux: kernel/sched/core.c).
 //
-// TODO(ringbox): SCHED_FIFO and SCHED_RR are refused with EPERM, as for
-// a process without CAP_SYS_NICE.
+// TODO(ringbox): the policy is recorded and reported; the vCPU scheduler
+// gives every task the same round-robin slice.
 func sysSchedSetscheduler(t *Task, a *syscallArgs) (uint64, error) {
 	pid, policy := int32(a.int(0)), a.int(1)
 	prio, err := t.readSchedParam(a.u(2))
 	if err != nil {
 		return 0, err
 	}
-	if _, err := t.schedTarget(pid); err != nil {
+	target, err := t.schedTarget(pid)
+	if err != nil {
 		return 0, err
 	}
-	lo, hi, err := schedPriorityRange(policy &^ 0x40000000) // SCHED_RESET_ON_FORK
+	lo, hi, err := schedPriorityRange(policy &^ schedResetOnFork)
 	if err != nil {
 		return 0, err
 	}
 	if int(prio) < lo || int(prio) > hi {
 		return 0, unix.EINVAL
 	}
-	if hi > 0 {
+	if hi > 0 && !t.creds.has(capSysNice) {
 		return 0, unix.EPERM
 	}
+	target.schedPolicy.Store(int32(policy))
+	target.schedPrio.Store(prio)
 	return 0, nil
 }
 
@@ -511,12 +520,15 @@ func sysSchedSetparam(t *Task, a *syscallArgs) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := t.schedTarget(int32(a.int(0))); err != nil {
+	target, err := t.schedTarget(int32(a.int(0)))
+	if err != nil {
 		return 0, err
 	}
-	if prio != 0 {
+	lo, hi, _ := schedPriorityRange(int(target.schedPolicy.Load() &^ schedResetOnFork))
+	if int(prio) < lo || int(prio) > hi {
 		return 0, unix.EINVAL
 	}
+	target.schedPrio.Store(prio)
 	return 0, nil
 }
 

@@ -132,6 +132,7 @@ const (
 	capSetuid    = 7
 	capSysPtrace = 19
 	capSysAdmin  = 21
+	capSysNice   = 23
 	// capAll is every capability of Linux 6.1 (CAP_LAST_CAP = 40).
 	capAll = 1<<41 - 1
 )
@@ -233,6 +234,9 @@ type Task struct {
 	noNewPrivs bool
 	// keepCaps is PR_SET_KEEPCAPS. Task goroutine only.
 	keepCaps bool
+	// schedPolicy and schedPrio are sched_setscheduler's policy and
+	// priority.
+	schedPolicy, schedPrio atomic.Int32
 
 	// affinityMask is sched_setaffinity's mask (nil: every vCPU).
 	affinityMu   sync.Mutex

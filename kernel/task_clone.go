@@ -226,6 +226,11 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 	nt.creds.Groups = append([]uint32(nil), t.creds.Groups...)
 	nt.name = t.name
 	nt.noNewPrivs = t.noNewPrivs
+	// The scheduling policy is inherited unless SCHED_RESET_ON_FORK.
+	if p := t.schedPolicy.Load(); p&schedResetOnFork == 0 {
+		nt.schedPolicy.Store(p)
+		nt.schedPrio.Store(t.schedPrio.Load())
+	}
 	nt.affinityMask = t.affinity(len(t.cpuMaskBytes(8)))
 	nt.applyAffinity()
 	nt.pdeathSignal.Store(0)
