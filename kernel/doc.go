@@ -54,6 +54,6 @@
 //	      ThreadGroup.mu (threads, exit status)
 //	        futexBucket.mu
 //	          MemoryManager.mu
-//	            sharedAnon.mu
+//	            sharedAnon.mu, memInode.mu (memory objects)
 //	              memfile.MemoryFile.mu
 package kernel
