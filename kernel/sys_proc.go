@@ -98,7 +98,13 @@ const (
 )
 
 func sysArchPrctl(t *Task, a *syscallArgs) (uint64, error) {
-	code, addr := a.int(0), a.u(1)
+	return t.archPrctl(&t.st.Regs, a.int(0), a.u(1))
+}
+
+// archPrctl serves arch_prctl(2) on regs (the caller's, or a stopped
+// tracee's for PTRACE_ARCH_PRCTL); the GET codes store the value at addr
+// in the caller's memory.
+func (t *Task) archPrctl(regs *arch.Registers, code int, addr uint64) (uint64, error) {
 	switch code {
 	case archSetFS, archSetGS:
 		// Linux: arch/x86/kernel/process_64.c do_arch_prctl_64(): EPERM
@@ -107,15 +113,15 @@ func sysArchPrctl(t *Task, a *syscallArgs) (uint64, error) {
 			return 0, unix.EPERM
 		}
 		if code == archSetFS {
-			t.st.Regs.FsBase = addr
+			regs.FsBase = addr
 		} else {
-			t.st.Regs.GsBase = addr
+			regs.GsBase = addr
 		}
 		return 0, nil
 	case archGetFS, archGetGS:
-		v := t.st.Regs.FsBase
+		v := regs.FsBase
 		if code == archGetGS {
-			v = t.st.Regs.GsBase
+			v = regs.GsBase
 		}
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], v)

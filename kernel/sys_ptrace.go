@@ -344,7 +344,7 @@ func (t *Task) ptraceRequest(target *Task, req int, addr, data uint64) (uint64, 
 		}
 		return 0, t.resume(target, ptraceResume{listen: true})
 	case unix.PTRACE_ARCH_PRCTL:
-		return t.ptraceArchPrctl(target, int(data), addr)
+		return t.archPrctl(&target.st.Regs, int(data), addr)
 	case unix.PTRACE_GET_SYSCALL_INFO:
 		return t.ptraceGetSyscallInfo(target, addr, data)
 	}
@@ -470,30 +470,6 @@ func (t *Task) ptracePeekSiginfo(target *Task, addr, data uint64) (uint64, error
 	return n, nil
 }
 
-// ptraceArchPrctl implements PTRACE_ARCH_PRCTL on a stopped tracee.
-func (t *Task) ptraceArchPrctl(target *Task, code int, addr uint64) (uint64, error) {
-	switch code {
-	case archSetFS, archSetGS:
-		if addr >= arch.MaxUserAddress {
-			return 0, unix.EPERM
-		}
-		if code == archSetFS {
-			target.st.Regs.FsBase = addr
-		} else {
-			target.st.Regs.GsBase = addr
-		}
-		return 0, nil
-	case archGetFS, archGetGS:
-		v := target.st.Regs.FsBase
-		if code == archGetGS {
-			v = target.st.Regs.GsBase
-		}
-		var b [8]byte
-		binary.LittleEndian.PutUint64(b[:], v)
-		return 0, t.CopyOut(addr, b[:])
-	}
-	return 0, unix.EINVAL
-}
 
 // ptraceGetSyscallInfo implements PTRACE_GET_SYSCALL_INFO: addr is the
 // user buffer's size, data the buffer; the result is the size of the whole
