@@ -106,6 +106,10 @@ type Kernel struct {
 	// ptraceScope is the YAMA ptrace scope (/proc/sys/kernel/yama/
 	// ptrace_scope).
 	ptraceScope atomic.Int32
+
+	// semNS is the IPC namespace's System V semaphore table, created on
+	// first use (sem.go).
+	semNS atomic.Pointer[semNamespace]
 }
 
 // New creates a kernel.

@@ -170,6 +170,11 @@ type Task struct {
 	fdt *FDTable
 	// fs is the filesystem context (shared by CLONE_FS).
 	fs *FSContext
+	// semUndo is the System V semaphore undo list (shared by
+	// CLONE_SYSVSEM; nil until the first SEM_UNDO). Only the task
+	// goroutine changes the pointer; the list is protected by
+	// semNamespace.mu (sem_op.go).
+	semUndo *semUndoList
 
 	// creds are the credentials; changed only by the task itself.
 	creds Credentials

@@ -376,6 +376,7 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 		}
 		hh.mu.Unlock()
 	}
+	nt.semUndo = t.cloneSemUndo(f)
 	nt.start()
 	t.ptraceEvent(event, option, uint64(tid))
 

@@ -66,6 +66,7 @@ func (t *Task) exit() {
 		c.leave(t, CPUIdle)
 	}
 	uid := t.creds.RealUID
+	t.exitSem()
 	t.release()
 
 	tg.mu.Lock()
