@@ -97,7 +97,7 @@ func (a *addressSpace) Unmap(addr, length uint64) {
 // Preconditions: a.mu is held.
 func (a *addressSpace) shootdownLocked(freed []uint64) {
 	a.gen.Add(1)
-	for _, v := range a.p.cpus {
+	for _, v := range a.p.allVCPUs() {
 		v.kickAndWait(a)
 	}
 	freeTables(a.p.mf, freed)

@@ -15,7 +15,9 @@ import (
 	"github.com/ringbox/ringbox/platform"
 )
 
-// context runs one task's user code on whichever vCPU is free.
+// context runs one task's user code on a vCPU of its own, bound by its
+// first Switch and returned to the platform's idle vCPUs by Release, while
+// holding one of the logical CPUs (pool.go).
 type context struct {
 	p *Platform
 
@@ -32,14 +34,16 @@ type context struct {
 	// vCPU.
 	cpus atomic.Pointer[[]bool]
 
-	// fpMu protects fp and fpHome.
+	// fpMu protects v, fp and fpLoaded.
 	fpMu sync.Mutex
-	// fp is the context's FP state when no vCPU holds it (fpHome nil),
-	// and a copy of it after PullFPState otherwise.
-	fp arch.FPState
-	// fpHome is the vCPU that holds the live FP state, or nil. When set,
-	// fpHome.fpOwner is this context.
-	fpHome *vcpu
+	// v is the context's vCPU, nil before the first Switch and after
+	// Release. Only this context enters it, and always from the same OS
+	// thread (the kernel locks a task's goroutine to its thread).
+	v *vcpu
+	// fp is the context's FP state while v does not hold it (fpLoaded
+	// false), and a copy of it after PullFPState otherwise.
+	fp       arch.FPState
+	fpLoaded bool
 
 	// The fields below belong to the goroutine calling Switch.
 
@@ -55,7 +59,7 @@ var (
 	_ platform.GuestTimer  = (*context)(nil)
 )
 
-// errInterrupted ends a wait for a vCPU when Interrupt is called.
+// errInterrupted ends a wait for a logical CPU when Interrupt is called.
 var errInterrupted = errors.New("interrupted")
 
 // Switch implements platform.Context.Switch.
@@ -106,24 +110,34 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	tid := unix.Gettid()
-	v, err := c.p.acquire(c, tid)
+	v, err := c.bindVCPU(tid)
+	if err != nil {
+		return platform.Event{}, fmt.Errorf("vmm: %w", err)
+	}
+	cp, err := c.p.acquire(c)
 	if errors.Is(err, errInterrupted) {
-		// No vCPU was free; nothing ran and no vCPU counts it.
+		// No CPU was free; nothing ran and no CPU counts it.
 		c.pending.Store(false)
 		return interrupted, nil
 	}
 	if err != nil {
 		return platform.Event{}, err
 	}
-	defer c.p.release(v)
-	interrupted.CPU = v.id
+	defer c.p.release(cp)
+	interrupted.CPU = cp.id
 	if c.pending.CompareAndSwap(true, false) {
 		// Interrupted before running: counted as an interrupt exit of
-		// the vCPU it would have run on.
-		v.stats.exits[platform.ExitInterrupt].Add(1)
+		// the CPU it would have run on.
+		cp.stats.exits[platform.ExitInterrupt].Add(1)
 		return interrupted, nil
 	}
-	if err := c.loadFP(v, st); err != nil {
+	if v.lastTID != tid {
+		if v.lastTID != 0 {
+			cp.stats.migrations.Add(1)
+		}
+		v.lastTID = tid
+	}
+	if err := c.loadFP(v, cp, st); err != nil {
 		return platform.Event{}, fmt.Errorf("vmm: vCPU %d: %w", v.id, err)
 	}
 	if err := c.loadDebug(v); err != nil {
@@ -137,7 +151,10 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 		v.leave()
 	}()
 	for first := true; ; first = false {
-		if c.pending.CompareAndSwap(true, false) {
+		// An exception whose delivery was interrupted is finished
+		// first (vcpu.delivering): Switch never returns with one in
+		// flight, but on an error, which retires the vCPU.
+		if !v.delivering && c.pending.CompareAndSwap(true, false) {
 			if first {
 				// Interrupt arrived between acquiring and here;
 				// later ones follow an EINTR exit, counted below.
@@ -156,58 +173,72 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 		res, err := v.decode(errno, &st.Regs)
 		if err != nil {
 			v.stats.exits[platform.ExitOther].Add(1)
+			c.retire(v)
 			return platform.Event{}, fmt.Errorf("vmm: vCPU %d: %w", v.id, err)
 		}
 		v.stats.exits[res.reason].Add(1)
 		if res.hasEvent {
 			c.lastSyscall = res.event.Kind == platform.EventSyscall
+			res.event.CPU = cp.id
 			return res.event, nil
 		}
 	}
 }
 
-// loadFP gives v the context's FP state: st.FP when the kernel changed it,
-// otherwise the context's own state unless v holds it already. An
-// ioctl happens only when the state moves (another context used v last,
-// or the kernel wrote st.FP).
-func (c *context) loadFP(v *vcpu, st *arch.State) error {
+// bindVCPU returns the context's vCPU, binding one on the first call:
+// an idle vCPU (preferably one last run on tid) or a new one.
+func (c *context) bindVCPU(tid int) (*vcpu, error) {
 	c.fpMu.Lock()
 	defer c.fpMu.Unlock()
+	if c.v != nil {
+		return c.v, nil
+	}
+	v, err := c.p.vcpuFor(tid)
+	if err != nil {
+		return nil, err
+	}
+	// Whatever FP state the vCPU holds is another context's.
+	c.v, c.fpLoaded = v, false
+	return v, nil
+}
+
+// retire unbinds v, whose state is unknown after an exit that could not be
+// decoded, and leaves it out of the idle vCPUs for good: after a triple
+// fault KVM resets the vCPU to real mode (AMD: svm.c
+// shutdown_interception()), which any later entry would run from 0xfff0.
+// A later Switch of the context binds another vCPU.
+func (c *context) retire(v *vcpu) {
+	c.fpMu.Lock()
+	defer c.fpMu.Unlock()
+	if c.v == v {
+		c.v, c.fpLoaded = nil, false
+	}
+}
+
+// loadFP points v's counters at cp's and gives v the context's FP state
+// when it does not hold it yet: on the first entry, and when the kernel
+// changed st.FP. The state otherwise stays in the vCPU, which no other
+// context uses: no ioctl.
+func (c *context) loadFP(v *vcpu, cp *cpu, st *arch.State) error {
+	c.fpMu.Lock()
+	defer c.fpMu.Unlock()
+	v.stats = &cp.stats
+	st.FPValid = false
 	if st.FPDirty {
 		copy(c.fp, st.FP)
 		clear(c.fp[min(len(st.FP), len(c.fp)):])
 		st.FPDirty = false
-	} else if c.fpHome == v {
-		st.FPValid = false
-		return nil
-	} else if c.fpHome != nil {
-		// The state is live in another, free vCPU: fetch it.
-		if err := c.saveFPLocked(); err != nil {
-			return err
-		}
+		c.fpLoaded = false
 	}
-	st.FPValid = false
+	if c.fpLoaded {
+		return nil
+	}
 	v.stats.ioctls.Add(1)
 	v.stats.fpSwitches.Add(1)
 	if err := v.h.setXSave(c.fp); err != nil {
 		return err
 	}
-	c.fpHome = v
-	return nil
-}
-
-// saveFPLocked copies the live FP state from c.fpHome into c.fp. The vCPU
-// is not in KVM_RUN: a context that acquires it saves its previous
-// owner's state (holding that owner's fpMu) before running.
-//
-// Preconditions: c.fpMu is held and c.fpHome is not nil.
-func (c *context) saveFPLocked() error {
-	h := c.fpHome
-	h.stats.ioctls.Add(1)
-	if err := h.h.getXSave(c.fp); err != nil {
-		return fmt.Errorf("save FP state from vCPU %d: %w", h.id, err)
-	}
-	c.fpHome = nil
+	c.fpLoaded = true
 	return nil
 }
 
@@ -260,13 +291,13 @@ func userDR7(dr [8]uint64) uint64 {
 func (c *context) PullFPState(st *arch.State) error {
 	c.fpMu.Lock()
 	defer c.fpMu.Unlock()
-	if h := c.fpHome; h != nil {
-		h.stats.ioctls.Add(1)
-		if err := h.h.getXSave(c.fp); err != nil {
-			return fmt.Errorf("vmm: save FP state from vCPU %d: %w", h.id, err)
+	if v := c.v; v != nil && c.fpLoaded {
+		v.stats.ioctls.Add(1)
+		if err := v.h.getXSave(c.fp); err != nil {
+			return fmt.Errorf("vmm: save FP state from vCPU %d: %w", v.id, err)
 		}
-		// The vCPU keeps the same state: fpHome stays, so the next
-		// Switch on it needs no ioctl.
+		// The vCPU keeps the same state: the next Switch needs no
+		// ioctl.
 	}
 	if len(st.FP) != len(c.fp) {
 		st.FP = make(arch.FPState, len(c.fp))
@@ -283,14 +314,15 @@ func (c *context) Interrupt() {
 		v.kick(c)
 		return
 	}
-	// Possibly waiting for a vCPU.
+	// Possibly waiting for a logical CPU.
 	c.p.mu.Lock()
 	c.p.cond.Broadcast()
 	c.p.mu.Unlock()
 }
 
-// SetCPUs implements platform.CPUAffinity.SetCPUs. A Switch running on a
-// vCPU the new mask excludes finishes there; the next one obeys the mask.
+// SetCPUs implements platform.CPUAffinity.SetCPUs: the mask names logical
+// CPUs. A Switch running on a CPU the new mask excludes finishes there; the
+// next one obeys the mask.
 func (c *context) SetCPUs(mask []bool) {
 	n := len(c.p.cpus)
 	m := make([]bool, n)
@@ -306,22 +338,28 @@ func (c *context) SetCPUs(mask []bool) {
 	} else {
 		c.cpus.Store(nil)
 	}
-	// A Switch waiting for a vCPU picks again under the new mask.
+	// A Switch waiting for a CPU picks again under the new mask.
 	c.p.cond.Broadcast()
 }
 
-// Release implements platform.Context.Release.
+// Release implements platform.Context.Release. The context's vCPU goes
+// back to the idle ones; the next context to take it loads its own FP
+// state and flushes the TLB on entry (vcpu.loadedAS).
 func (c *context) Release() {
+	c.fpMu.Lock()
+	v := c.v
+	c.v, c.fpLoaded = nil, false
+	c.fpMu.Unlock()
 	c.p.mu.Lock()
 	defer c.p.mu.Unlock()
-	for _, v := range c.p.cpus {
-		if v.fpOwner == c {
-			v.fpOwner = nil
+	for _, cp := range c.p.cpus {
+		if cp.last == c {
+			cp.last = nil
 		}
 	}
-	c.fpMu.Lock()
-	c.fpHome = nil
-	c.fpMu.Unlock()
+	if v != nil {
+		c.p.idle = append(c.p.idle, v)
+	}
 }
 
 // GuestSince implements platform.GuestTimer.

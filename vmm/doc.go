@@ -29,10 +29,22 @@
 //
 // # vCPUs and threads
 //
-// Switch acquires a free vCPU (preferring the one its OS thread ran last),
-// runs it until an event, and releases it. The FP state stays in the vCPU
-// until another context takes it (lazy switching; only then
-// KVM_GET_XSAVE/KVM_SET_XSAVE). Interrupt and TLB shootdowns set
+// Each context runs on a vCPU of its own, bound by its first Switch (an
+// idle vCPU, or a new one up to KVM_CAP_MAX_VCPUS) and returned to the
+// idle ones by Release. The kernel locks a task's goroutine to its OS
+// thread for life, so a vCPU is entered from one thread only: KVM makes
+// KVM_RUN from another thread than the last wait for an RCU grace period
+// (virt/kvm/kvm_main.c:kvm_vcpu_ioctl()), milliseconds on a host and tens
+// of them under nested virtualization, which vCPUs handed from thread to
+// thread paid on every switch between the threads of a program. The FP
+// state stays in the context's vCPU (KVM_SET_XSAVE only on the first entry
+// and when the kernel changed it), and so does every other piece of vCPU
+// state: the mode below, debug registers, an event KVM has yet to
+// re-inject after an interrupted delivery.
+//
+// The parallelism is NumCPUs logical CPUs (pool.go): Switch holds one
+// while it runs (preferring the one it held last), Event.CPU and the
+// statistics name them. Interrupt and TLB shootdowns set
 // kvm_run.immediate_exit and signal the vCPU's thread; KVM_RUN returning
 // EINTR is decoded like any exit, never blindly retried.
 //
@@ -52,8 +64,8 @@
 // # Lock order
 //
 //	addressSpace.mu -> vcpu.kickMu
-//	Platform.mu -> context.fpMu
+//	context.fpMu -> Platform.mu
 //
-// vcpu.kickMu is a leaf; context.fpMu is never held while taking
-// Platform.mu.
+// vcpu.kickMu is a leaf; Platform.mu is never held while taking
+// context.fpMu.
 package vmm

@@ -104,10 +104,26 @@ func (v *vcpu) prepare(regs *arch.Registers, a *addressSpace, gen uint64) entryP
 		// sysretq (see vcpuMode).
 		k.RCX, k.R11, k.RSP = regs.Rip, flags, regs.Rsp
 		path = pathSysret
+	case v.mode == modeUser && v.delivering && v.loadedAS == a:
+		// Finish the delivery of an exception (decodeStopped); it
+		// touches only the ring-0 region, which no flush concerns.
+		// The flush, if owed, stays owed.
+		k.RIP, k.RFLAGS, k.RSP = regs.Rip, flags, regs.Rsp
+		path = pathResume
+		if flush {
+			a, gen = nil, 0
+		}
 	case v.mode == modeUser && !flush:
 		k.RIP, k.RFLAGS, k.RSP = regs.Rip, flags, regs.Rsp
 		path = pathResume
 	default:
+		if v.delivering {
+			// Another address space: the event belongs to a
+			// program that is gone (a fault is raised again when
+			// its instruction runs again).
+			run.cancelEvents()
+			dirty |= syncEvents
+		}
 		if v.mode == modeUser {
 			// Back to ring 0 so that the iretq slot can run.
 			s.CS, s.SS = kernelCSSeg, kernelSSSeg
@@ -127,6 +143,7 @@ func (v *vcpu) prepare(regs *arch.Registers, a *addressSpace, gen uint64) entryP
 	}
 	v.loadedAS, v.loadedGen = a, gen
 	v.entryFlags = flags
+	v.delivering = false
 	run.kvmDirtyRegs = dirty
 	return path
 }

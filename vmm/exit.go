@@ -199,6 +199,15 @@ func (v *vcpu) decodeStopped(regs *arch.Registers) (exitResult, error) {
 	if v.cpl() == 3 {
 		v.mode = modeUser
 		v.userRegs(regs, k.RIP, k.RFLAGS, k.RSP)
+		// A VM exit in the middle of delivering an exception (a
+		// nested page fault on the IDT or the ring-0 stack, common
+		// under nested virtualization) leaves it to KVM to inject on
+		// the next entry, wherever the registers then point. Entering
+		// through the iretq slot would raise it in ring 0 there, and
+		// a vCPU handed to another context would raise it in that
+		// context; so the next entry resumes in place and the
+		// exception exit follows.
+		v.delivering = v.run.eventInFlight()
 		return res, nil
 	}
 	rip := k.RIP

@@ -19,9 +19,9 @@ func newFakeVCPU(t *testing.T) (*vcpu, *addressSpace) {
 	t.Helper()
 	mf := newTestMemfile(t, 8<<20)
 	p := &Platform{mf: mf}
-	v := &vcpu{id: 1, p: p, block: alloc(t, mf, cpuPages), run: &kvmRun{}}
+	v := &vcpu{id: 1, p: p, block: alloc(t, mf, cpuPages), run: &kvmRun{}, stats: new(vcpuStats)}
 	v.kickCond.L = &v.kickMu
-	p.cpus = []*vcpu{v}
+	p.vcpus.Store(&[]*vcpu{v})
 	pt, err := newPageTables(mf, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -404,5 +404,50 @@ func TestFlushSlotOffsets(t *testing.T) {
 	// After push, mov from CR3, mov to CR3, pop.
 	if offs[0] != flushAfterPush || offs[2] != flushAfterStore || offs[3] != flushAfterPop {
 		t.Errorf("instruction ends %v, want push end %d, CR3 store end %d, pop end %d", offs, flushAfterPush, flushAfterStore, flushAfterPop)
+	}
+}
+
+// TestInterruptedDelivery: a vCPU stopped in ring 3 while KVM still holds
+// an exception to inject resumes in place, whatever flush is owed, so that
+// the exception is delivered where it was raised; the flush stays owed. In
+// another address space the event is dropped instead.
+func TestInterruptedDelivery(t *testing.T) {
+	v, a := newFakeVCPU(t)
+	stopDelivering := func() arch.Registers {
+		t.Helper()
+		v.run.sregs.CS.Selector, v.run.sregs.SS.Selector = guest.UserCS, guest.UserDS
+		v.run.events[eventsExceptionInjected] = 1
+		var r arch.Registers
+		res, err := v.decode(unix.EINTR, &r)
+		if err != nil || res.hasEvent {
+			t.Fatalf("decode: %+v, %v; want a stop without event", res, err)
+		}
+		return r
+	}
+	regs := userTestRegs()
+	v.prepare(&regs, a, 0)
+	r := stopDelivering()
+	if got := v.prepare(&r, a, 1); got != pathResume {
+		t.Errorf("new generation while delivering: path %d, want resume", got)
+	}
+	if v.loadedAS != nil {
+		t.Errorf("flush no longer owed after resuming to deliver")
+	}
+	if v.run.kvmDirtyRegs&syncEvents != 0 {
+		t.Errorf("event cancelled on resume")
+	}
+	if got := v.prepare(&r, a, 1); got != pathIretFlush {
+		t.Errorf("entry after the delivery: path %d, want iret+flush", got)
+	}
+
+	b := &addressSpace{p: a.p, pt: a.pt}
+	v.mode = modeUser
+	v.loadedAS = a
+	r = stopDelivering()
+	if got := v.prepare(&r, b, 0); got != pathIretFlush {
+		t.Errorf("other address space while delivering: path %d, want iret+flush", got)
+	}
+	if v.run.eventInFlight() || v.run.kvmDirtyRegs&syncEvents == 0 {
+		t.Errorf("event not cancelled: in flight %v, dirty %#x", v.run.eventInFlight(), v.run.kvmDirtyRegs)
 	}
 }

@@ -38,12 +38,15 @@ const (
 	capDebugRegs     = 50
 	capXSave         = 55
 	capXCRs          = 56
+	capNrVCPUs       = 9
+	capMaxVCPUs      = 66
 	capSyncRegs      = 74
 	capImmediateExit = 136
 
 	// kvm_run.kvm_valid_regs / kvm_dirty_regs bits.
-	syncRegs  = 1 << 0 // KVM_SYNC_X86_REGS
-	syncSregs = 1 << 1 // KVM_SYNC_X86_SREGS
+	syncRegs   = 1 << 0 // KVM_SYNC_X86_REGS
+	syncSregs  = 1 << 1 // KVM_SYNC_X86_SREGS
+	syncEvents = 1 << 2 // KVM_SYNC_X86_EVENTS
 
 	// Exit reasons.
 	exitUnknown       = 0
@@ -85,6 +88,16 @@ var (
 	kvmGetXSave            = kvm.IIOR(nrGetXSave, xsaveSize)
 	kvmSetXSave            = kvm.IIOW(nrSetXSave, xsaveSize)
 	kvmSetXCRs             = kvm.IIOW(nrSetXCRs, xcrsSize)
+)
+
+// Offsets in struct kvm_vcpu_events of the bytes that say an event is on
+// its way into the guest: exception.injected, exception.pending,
+// interrupt.injected, nmi.injected. Checked in kvm_test.go.
+const (
+	eventsExceptionInjected = 0
+	eventsExceptionPending  = 3
+	eventsInterruptInjected = 8
+	eventsNMIInjected       = 12
 )
 
 // Sizes of the structures exchanged, checked in kvm_test.go.
@@ -214,3 +227,40 @@ func guestCR4(cpuid []kvm.CPUIDEntry2, xcr0 uint64) uint64 {
 // as Linux sets them (arch/x86/kernel/cpu/common.c:idt_syscall_init()):
 // CF PF AF ZF SF TF IF DF OF IOPL NT RF AC ID.
 const syscallMask = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x3000 | 0x4000 | 0x10000 | 0x40000 | 0x200000
+
+// maxVCPUs returns how many vCPUs a VM may have: KVM_CAP_MAX_VCPUS, or
+// KVM_CAP_NR_VCPUS where that is missing, or 4 where both are, as the KVM
+// API documentation (Documentation/virt/kvm/api.rst, KVM_CREATE_VCPU)
+// says.
+func (s *system) maxVCPUs() (int, error) {
+	for _, c := range []uintptr{capMaxVCPUs, capNrVCPUs} {
+		n, err := s.checkExtension(c)
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			return int(n), nil
+		}
+	}
+	return 4, nil
+}
+
+// eventInFlight reports whether KVM holds an event it has yet to deliver
+// to the guest, as KVM_SYNC_X86_EVENTS left it in kvm_run: an exception,
+// interrupt or NMI whose delivery a VM exit interrupted (re-injected on
+// the next entry whatever the registers then are) or an exception queued
+// but not delivered yet.
+func (r *kvmRun) eventInFlight() bool {
+	e := &r.events
+	return e[eventsExceptionInjected] != 0 || e[eventsExceptionPending] != 0 ||
+		e[eventsInterruptInjected] != 0 || e[eventsNMIInjected] != 0
+}
+
+// cancelEvents clears the events in flight in the synced events; with
+// syncEvents in kvm_dirty_regs, the next KVM_RUN drops them
+// (KVM_SET_VCPU_EVENTS).
+func (r *kvmRun) cancelEvents() {
+	e := &r.events
+	e[eventsExceptionInjected], e[eventsExceptionPending] = 0, 0
+	e[eventsInterruptInjected], e[eventsNMIInjected] = 0, 0
+}

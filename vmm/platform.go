@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bobuhiro11/gokvm/kvm"
 	"go.uber.org/zap"
@@ -38,7 +39,8 @@ var ErrUnsupportedKVM = errors.New("unsupported KVM implementation")
 const pvmModule = "/sys/module/kvm_pvm"
 
 // Platform is the KVM platform: one VM whose guest physical memory is the
-// memory file, with vCPUs shared by all tasks.
+// memory file, with a vCPU per context and NumCPUs logical CPUs that bound
+// how many run at once.
 type Platform struct {
 	mf  *memfile.MemoryFile
 	log *zap.Logger
@@ -54,21 +56,32 @@ type Platform struct {
 
 	xcr0 uint64
 
-	// mu protects the vCPU pool: vcpu.held, lastTID, fpOwner, and the
-	// context FP homes (context.fpHome). cond is signalled when a vCPU
-	// is released, a waiting context is interrupted or a context's CPU
-	// mask changes.
+	// cpuid and runSize are what newVCPU needs after New.
+	cpuid   []kvm.CPUIDEntry2
+	runSize int
+	// maxVCPUs bounds the vCPUs: KVM's limit, and MaxCPUs.
+	maxVCPUs int
+	// vcpus are all the vCPUs created, indexed by id; replaced (under
+	// mu) when one is added, read without a lock by shootdowns.
+	vcpus atomic.Pointer[[]*vcpu]
+
+	// mu protects the logical CPUs (cpu.held, cpu.last), the idle
+	// vCPUs, their lastTID, and the ring-0 page tables after New
+	// (newVCPU maps a block). cond is signalled when a CPU is released,
+	// a waiting context is interrupted or a context's CPU mask changes.
 	mu   sync.Mutex
 	cond sync.Cond
-	cpus []*vcpu
+	cpus []*cpu
+	// idle are the vCPUs bound to no context.
+	idle []*vcpu
 }
 
 var _ platform.Platform = (*Platform)(nil)
 
 // New creates the KVM platform over mf. It fails, wrapping the errno, when
 // /dev/kvm is missing (ENOENT) or not permitted (EACCES), and with
-// ErrMissingCapability when KVM lacks KVM_CAP_SYNC_REGS (registers and
-// special registers), KVM_CAP_IMMEDIATE_EXIT or KVM_CAP_XSAVE, and with
+// ErrMissingCapability when KVM lacks KVM_CAP_SYNC_REGS (registers, special
+// registers and events), KVM_CAP_IMMEDIATE_EXIT or KVM_CAP_XSAVE, and with
 // ErrUnsupportedKVM on PVM.
 func New(mf *memfile.MemoryFile, opts Options) (_ *Platform, err error) {
 	n := opts.CPUs
@@ -99,16 +112,21 @@ func New(mf *memfile.MemoryFile, opts Options) (_ *Platform, err error) {
 	if err := p.checkCapabilities(); err != nil {
 		return nil, err
 	}
-	cpuid, err := p.sys.supportedCPUID()
-	if err != nil {
+	if p.cpuid, err = p.sys.supportedCPUID(); err != nil {
 		return nil, err
 	}
-	if p.xcr0, err = guestXCR0(cpuid); err != nil {
+	if p.xcr0, err = guestXCR0(p.cpuid); err != nil {
 		return nil, err
 	}
-	runSize, err := p.sys.vcpuMMapSize()
-	if err != nil {
+	if p.runSize, err = p.sys.vcpuMMapSize(); err != nil {
 		return nil, err
+	}
+	if p.maxVCPUs, err = p.sys.maxVCPUs(); err != nil {
+		return nil, err
+	}
+	p.maxVCPUs = min(p.maxVCPUs, MaxCPUs)
+	if n > p.maxVCPUs {
+		return nil, fmt.Errorf("%d vCPUs, KVM allows %d", n, p.maxVCPUs)
 	}
 	if p.vm, err = p.sys.createVM(); err != nil {
 		return nil, err
@@ -126,12 +144,17 @@ func New(mf *memfile.MemoryFile, opts Options) (_ *Platform, err error) {
 	if err := p.buildRing0(); err != nil {
 		return nil, err
 	}
+	// As many vCPUs as logical CPUs to start with: a program with that
+	// many threads creates none, and a KVM that cannot run them fails
+	// here rather than at the first Switch.
+	p.vcpus.Store(&[]*vcpu{})
 	for i := 0; i < n; i++ {
-		v, err := newVCPU(p, i, cpuid, runSize)
+		p.cpus = append(p.cpus, &cpu{id: i})
+		v, err := p.addVCPULocked()
 		if err != nil {
-			return nil, fmt.Errorf("vCPU %d: %w", i, err)
+			return nil, err
 		}
-		p.cpus = append(p.cpus, v)
+		p.idle = append(p.idle, v)
 	}
 	log.Debug("kvm platform ready", zap.Int("vcpus", n), zap.Uint64("memory", mf.Size()),
 		zap.String("xcr0", fmt.Sprintf("%#x", p.xcr0)))
@@ -146,7 +169,7 @@ func (p *Platform) checkCapabilities() error {
 		want uintptr
 	}{
 		{"KVM_CAP_USER_MEMORY", capUserMemory, 1},
-		{"KVM_CAP_SYNC_REGS (regs, sregs)", capSyncRegs, syncRegs | syncSregs},
+		{"KVM_CAP_SYNC_REGS (regs, sregs, events)", capSyncRegs, syncRegs | syncSregs | syncEvents},
 		{"KVM_CAP_IMMEDIATE_EXIT", capImmediateExit, 1},
 		{"KVM_CAP_XSAVE", capXSave, 1},
 		{"KVM_CAP_XCRS", capXCRs, 1},
@@ -289,12 +312,13 @@ func (p *Platform) NewContext() (platform.Context, error) {
 // Close implements platform.Platform.Close.
 func (p *Platform) Close() error {
 	var errs []error
-	for _, v := range p.cpus {
+	for _, v := range p.allVCPUs() {
 		if err := v.close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	p.cpus = nil
+	p.vcpus.Store(nil)
+	p.idle, p.cpus = nil, nil
 	if p.vm != nil {
 		if err := p.vm.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close VM: %w", err))

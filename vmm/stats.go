@@ -6,16 +6,16 @@ import (
 	"github.com/ringbox/ringbox/platform"
 )
 
-// vcpuStats are one vCPU's counters. The holder updates them; Stats reads
-// them from any goroutine.
+// vcpuStats are one logical CPU's counters, updated through the vCPU that
+// runs on it (vcpu.stats); Stats reads them from any goroutine.
 type vcpuStats struct {
 	exits      [platform.NumExitReasons]atomic.Uint64
 	ioctls     atomic.Uint64
 	guestNanos atomic.Uint64
-	// migrations counts acquisitions from a different OS thread than the
-	// previous one (each costs KVM a vcpu->pid change).
+	// migrations counts entries of a vCPU from another OS thread than
+	// the one that ran it last (each costs KVM a vcpu->pid change).
 	migrations atomic.Uint64
-	// fpSwitches counts FP state exchanges with other contexts.
+	// fpSwitches counts loads of a context's FP state into its vCPU.
 	fpSwitches atomic.Uint64
 	// kicks counts signals sent to the vCPU's thread; shootdowns the TLB
 	// shootdowns among them.
@@ -23,14 +23,16 @@ type vcpuStats struct {
 	shootdowns atomic.Uint64
 }
 
-// VCPUStats are the KVM-specific counters of one vCPU, a superset of
-// platform.CPUStats.
+// VCPUStats are the KVM-specific counters of one logical CPU, a superset
+// of platform.CPUStats.
 type VCPUStats struct {
 	platform.CPUStats
-	// Migrations counts acquisitions of the vCPU by another OS thread
-	// than the last one.
+	// Migrations counts entries of a vCPU from another OS thread than
+	// the one that ran it last: a vCPU reused after its context was
+	// released. Each makes KVM wait for an RCU grace period.
 	Migrations uint64
-	// FPSwitches counts FP state exchanges between contexts.
+	// FPSwitches counts loads of a context's FP state into its vCPU: on
+	// its first entry and when the kernel changed the state.
 	FPSwitches uint64
 	// Kicks counts signals sent to take the vCPU out of the guest;
 	// Shootdowns counts those made for TLB coherence.
@@ -47,7 +49,7 @@ func (p *Platform) Stats() []platform.CPUStats {
 	return out
 }
 
-// VCPUStats returns the counters of every vCPU.
+// VCPUStats returns the counters of every logical CPU.
 func (p *Platform) VCPUStats() []VCPUStats {
 	out := make([]VCPUStats, len(p.cpus))
 	for i, v := range p.cpus {

@@ -41,8 +41,8 @@ type vcpu struct {
 	// ring-0 block (GDT and TSS, RSP0 stack, IST stacks; layout.go).
 	block memfile.FileRange
 
-	// The fields below belong to the goroutine that holds the vCPU
-	// (between acquire and release).
+	// The fields below belong to the goroutine of the context the vCPU is
+	// bound to (context.bindVCPU), inside Switch.
 
 	mode vcpuMode
 	// loadedAS and loadedGen are the address space and generation whose
@@ -52,15 +52,20 @@ type vcpu struct {
 	loadedGen uint64
 	// entryFlags are the user RFLAGS of the last entry.
 	entryFlags uint64
+	// delivering is set when the vCPU stopped in ring 3 with an event
+	// KVM has yet to deliver (kvmRun.eventInFlight): the next entry
+	// resumes in place so that the delivery completes (decodeStopped).
+	delivering bool
 	// debugOwner is the context whose debug registers are loaded.
 	debugOwner *context
 	loadedDR7  uint64
 
-	// Protected by Platform.mu.
-	held    bool
+	// lastTID is the OS thread that ran the vCPU last. Written by the
+	// holder; read under Platform.mu while the vCPU is idle.
 	lastTID int
-	// fpOwner is the context whose FP state the vCPU holds.
-	fpOwner *context
+	// stats are the counters of the logical CPU the holder runs on; set
+	// under the holder's context.fpMu (loadFP).
+	stats *vcpuStats
 
 	// kickMu protects the kick state: which context and address space
 	// run on the vCPU and on which thread, and runSeq, which counts
@@ -72,8 +77,6 @@ type vcpu struct {
 	kickAS   *addressSpace
 	tid      int
 	runSeq   uint64
-
-	stats vcpuStats
 }
 
 // Segments of the initial state and of entries from modeUser through
@@ -148,7 +151,7 @@ func newVCPU(p *Platform, id int, cpuid []kvm.CPUIDEntry2, runSize int) (_ *vcpu
 	// the state just set so that the first entry can edit them.
 	v.run.regs = r
 	v.run.sregs = s
-	v.run.kvmValidRegs = syncRegs | syncSregs
+	v.run.kvmValidRegs = syncRegs | syncSregs | syncEvents
 	v.mode = modeKernel
 	return v, nil
 }
