@@ -225,17 +225,19 @@ func sysSemtimedop(t *Task, a *syscallArgs) (uint64, error) {
 // EINTR on a signal: semop is never restarted, whatever SA_RESTART says
 // (signal(7)).
 func (t *Task) semTimedOp(id int32, addr uint64, nsops uint32, timeout int64) (uint64, error) {
-	if nsops < 1 || id < 0 {
-		return 0, unix.EINVAL
-	}
+	// The checks in Linux's order: the count, the copy, then the
+	// identifier and the timeout (do_semtimedop(), __do_semtimedop()).
 	if nsops > semOPM {
 		return 0, unix.E2BIG
+	}
+	if nsops < 1 {
+		return 0, unix.EINVAL
 	}
 	b := make([]byte, int(nsops)*sembufSize)
 	if err := t.CopyIn(addr, b); err != nil {
 		return 0, err
 	}
-	if timeout == -2 {
+	if id < 0 || timeout == -2 {
 		return 0, unix.EINVAL
 	}
 	q := &semQueue{pid: t.tg.tgid, sops: make([]semBuf, nsops)}

@@ -528,3 +528,33 @@ func TestSemUndo(t *testing.T) {
 	}
 	task.exitSem()
 }
+
+// TestSemopCheckOrder: with several faults at once, the error is the one
+// Linux checks first (ksys_semtimedop(), do_semtimedop()).
+func TestSemopCheckOrder(t *testing.T) {
+	task := newIdleTask(t)
+	putSembufs(t, task, [3]int16{0, 1, 0})
+	ts := make([]byte, 16)
+	binary.LittleEndian.PutUint64(ts[8:], 1e9) // invalid tv_nsec
+	if err := task.CopyOut(dataAddr+64, ts); err != nil {
+		t.Fatal(err)
+	}
+	const neg = ^uint64(0)
+	for _, tc := range []struct {
+		name                    string
+		id, sops, nsops, tsAddr uint64
+		want                    error
+	}{
+		{"unreadable timeout first", neg, 8, 0, 8, unix.EFAULT},
+		{"count over SEMOPM before the id", neg, dataAddr, semOPM + 1, 0, unix.E2BIG},
+		{"no operations", 0, dataAddr, 0, 0, unix.EINVAL},
+		{"unreadable operations before the id", neg, 8, 1, 0, unix.EFAULT},
+		{"negative id", neg, dataAddr, 1, 0, unix.EINVAL},
+		{"invalid timeout before the lookup", 12345, dataAddr, 1, dataAddr + 64, unix.EINVAL},
+		{"unknown id", 12345, dataAddr, 1, 0, unix.EINVAL},
+	} {
+		if _, err := semCall(task, sysSemtimedop, tc.id, tc.sops, tc.nsops, tc.tsAddr); err != tc.want {
+			t.Errorf("%s: semtimedop = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
