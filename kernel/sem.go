@@ -21,6 +21,12 @@ import (
 //
 // The semop side (atomic operations, the pending queue, SEM_UNDO) is in
 // sem_op.go.
+//
+// TODO(ringbox): the sandbox has a single IPC namespace (clone rejects
+// CLONE_NEWIPC); the limits below are fixed, where Linux tunes them
+// through /proc/sys/kernel/sem; /proc/sysvipc/sem is missing;
+// unshare(CLONE_SYSVSEM), which Linux implements as exit_sem() on the
+// caller, awaits an unshare(2) (exitSem is the piece it needs).
 
 func init() {
 	register(unix.SYS_SEMGET, "semget", sysSemget, argHex, argInt, argHex)
@@ -203,8 +209,9 @@ func (ns *semNamespace) newSetLocked(t *Task, key int32, nsems, flg int) (*semSe
 	if ns.usedSems+nsems > semMNS || len(ns.sets) >= semMNI {
 		return nil, unix.ENOSPC
 	}
+	// A free slot exists: SEMMNI is below IPCMNI.
 	idx := ns.lastIdx + 1
-	for i := 0; ; i++ {
+	for {
 		if idx >= ipcMNI {
 			idx = 0
 		}

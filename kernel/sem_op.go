@@ -57,7 +57,6 @@ type semUndoList struct {
 // sem_undo): adj[i] is added to semaphore i at exit.
 type semUndoEntry struct {
 	list *semUndoList
-	set  *semSet
 	adj  []int32
 }
 
@@ -187,44 +186,52 @@ func (t *Task) undoEntryLocked(s *semSet) *semUndoEntry {
 	if u, ok := l.entries[s]; ok {
 		return u
 	}
-	u := &semUndoEntry{list: l, set: s, adj: make([]int32, len(s.sems))}
+	u := &semUndoEntry{list: l, adj: make([]int32, len(s.sems))}
 	l.entries[s] = u
 	s.undos[u] = struct{}{}
 	return u
 }
 
+// semTimeout is semtimedop's timeout as read from user memory.
+type semTimeout struct {
+	// set: a timeout was given (semop and a NULL pointer wait forever).
+	set bool
+	// valid is timespec64_valid() of the value; an invalid one fails
+	// with EINVAL, but only after the operations are read.
+	valid bool
+	d     time.Duration
+}
+
 func sysSemop(t *Task, a *syscallArgs) (uint64, error) {
-	return t.semTimedOp(int32(a.int(0)), a.u(1), uint32(a.u(2)), -1)
+	return t.semTimedOp(int32(a.int(0)), a.u(1), uint32(a.u(2)), semTimeout{})
 }
 
 func sysSemtimedop(t *Task, a *syscallArgs) (uint64, error) {
-	timeout := int64(-1)
+	var to semTimeout
 	if addr := a.u(3); addr != 0 {
-		// The copy fails before anything else is checked; the value is
-		// validated after the operations are read (Linux:
-		// ksys_semtimedop(), __do_semtimedop()).
+		// The copy fails before anything else is checked (Linux:
+		// ksys_semtimedop()).
 		var b [16]byte
 		if err := t.CopyIn(addr, b[:]); err != nil {
 			return 0, err
 		}
 		sec, nsec := int64(binary.LittleEndian.Uint64(b[0:])), int64(binary.LittleEndian.Uint64(b[8:]))
-		if !timespecValid(sec, nsec) {
-			timeout = -2
-		} else {
-			timeout = timespecNS(sec, nsec)
+		to = semTimeout{set: true, valid: timespecValid(sec, nsec)}
+		if to.valid {
+			to.d = time.Duration(timespecNS(sec, nsec))
 		}
 	}
-	return t.semTimedOp(int32(a.int(0)), a.u(1), uint32(a.u(2)), timeout)
+	return t.semTimedOp(int32(a.int(0)), a.u(1), uint32(a.u(2)), to)
 }
 
-// semTimedOp performs nsops operations of sembuf array addr on set id
-// atomically, waiting up to timeout nanoseconds (-1: forever; -2: an
-// invalid timespec) for them to become possible (Linux: do_semtimedop()).
+// semTimedOp performs nsops operations of the sembuf array at addr on set
+// id atomically, waiting until they become possible or the timeout passes
+// (Linux: do_semtimedop()).
 //
 // A wait ends with EAGAIN at the timeout, EIDRM if the set is removed and
 // EINTR on a signal: semop is never restarted, whatever SA_RESTART says
 // (signal(7)).
-func (t *Task) semTimedOp(id int32, addr uint64, nsops uint32, timeout int64) (uint64, error) {
+func (t *Task) semTimedOp(id int32, addr uint64, nsops uint32, timeout semTimeout) (uint64, error) {
 	// The checks in Linux's order: the count, the copy, then the
 	// identifier and the timeout (do_semtimedop(), __do_semtimedop()).
 	if nsops > semOPM {
@@ -237,7 +244,7 @@ func (t *Task) semTimedOp(id int32, addr uint64, nsops uint32, timeout int64) (u
 	if err := t.CopyIn(addr, b); err != nil {
 		return 0, err
 	}
-	if id < 0 || timeout == -2 {
+	if id < 0 || (timeout.set && !timeout.valid) {
 		return 0, unix.EINVAL
 	}
 	q := &semQueue{pid: t.tg.tgid, sops: make([]semBuf, nsops)}
@@ -257,6 +264,12 @@ func (t *Task) semTimedOp(id int32, addr uint64, nsops uint32, timeout int64) (u
 	ns := t.k.sems()
 	ns.mu.Lock()
 	s, err := ns.lookupLocked(id)
+	if err == nil && undo {
+		// Linux allocates the entry before the other checks
+		// (find_alloc_undo()): even a failed call leaves one, whose
+		// application at exit stamps sem_otime.
+		q.undo = t.undoEntryLocked(s)
+	}
 	if err == nil && int(maxNum) >= len(s.sems) {
 		err = unix.EFBIG
 	}
@@ -275,9 +288,6 @@ func (t *Task) semTimedOp(id int32, addr uint64, nsops uint32, timeout int64) (u
 		ns.mu.Unlock()
 		return 0, err
 	}
-	if undo {
-		q.undo = t.undoEntryLocked(s)
-	}
 	blocked, err := s.performLocked(q)
 	if !blocked {
 		if err == nil {
@@ -294,8 +304,8 @@ func (t *Task) semTimedOp(id int32, addr uint64, nsops uint32, timeout int64) (u
 	ns.mu.Unlock()
 
 	var timer <-chan time.Time
-	if timeout >= 0 {
-		tm := time.NewTimer(time.Duration(timeout))
+	if timeout.set {
+		tm := time.NewTimer(timeout.d)
 		defer tm.Stop()
 		timer = tm.C
 	}
