@@ -53,7 +53,8 @@
 // Page tables, descriptor encoding, the trap code layout and exit decoding
 // (on a fake kvm_run) are unit tests that need no KVM. The KVM tests
 // (vmm_test.go: the platformtest conformance suite and the hot-path,
-// single-step, FP-switch and TLB-shootdown tests) skip without /dev/kvm;
+// single-step, FP-switch and TLB-shootdown tests; smp_test.go: more
+// threads than CPUs) skip without /dev/kvm;
 // on machines without it they run in the nested-KVM test VM:
 //
 //	go run ./scripts/testvm -gotest ./vmm -smp 2

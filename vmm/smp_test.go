@@ -29,9 +29,10 @@ const (
 // does with a multi-threaded program: each goroutine, locked to its OS
 // thread, drives its own context in one of two address spaces through
 // system calls, while spinners are preempted by Interrupt, the data page
-// is write-protected behind the workers' backs (a shootdown) and every
-// context moves between the two vCPUs. Each context must see only its own
-// registers: R12 counts its system calls, R13 and the FS base name it.
+// is write-protected behind the workers' backs (a shootdown) and the
+// contexts take turns on the two logical CPUs. Each context must see only
+// its own registers (R12 counts its system calls, R13 and the FS base name
+// it), and no vCPU may change threads.
 func TestContextsOutnumberVCPUs(t *testing.T) {
 	const (
 		workers  = 6
@@ -62,7 +63,7 @@ func TestContextsOutnumberVCPUs(t *testing.T) {
 
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	errs := make(chan error, workers+spinners)
+	errs := make(chan error, workers+spinners+1)
 	var spinCtxs []platform.Context
 	for i := 0; i < spinners; i++ {
 		c := e.newContext(t)

@@ -193,6 +193,10 @@ func (v *vcpu) writeTables() {
 // cpuidForVCPU returns the CPUID table of vCPU id: KVM's supported table
 // with the vCPU's APIC ID in leaf 1 (EBX[31:24]) and the x2APIC ID in
 // leaves 0xb and 0x1f (EDX), so that each vCPU reports its own.
+//
+// TODO: a program reads its vCPU's ID, not the logical CPU's that
+// Event.CPU names (KVM fixes CPUID at the first KVM_RUN); on Linux the
+// APIC ID is the CPU's.
 func cpuidForVCPU(supported []kvm.CPUIDEntry2, id int) []kvm.CPUIDEntry2 {
 	out := append([]kvm.CPUIDEntry2(nil), supported...)
 	for i := range out {
