@@ -266,4 +266,5 @@ func (t *Task) execResetState() {
 	t.fdt = t.fdt.Unshare()
 	t.fdt.CloseOnExec()
 	t.restart = nil
+	t.rseq = rseqState{}
 }

@@ -215,32 +215,6 @@ func sysMembarrier(t *Task, a *syscallArgs) (uint64, error) {
 	return 0, unix.EINVAL
 }
 
-// sysRseq validates its arguments as Linux does (kernel/rseq.c), then
-// reports restartable sequences as unsupported: glibc and musl accept
-// ENOSYS and go on without them.
-//
-// TODO(ringbox): register rseq areas (cpu_id updates on return to user,
-// rseq_cs aborts on preemption and signal delivery).
-func sysRseq(t *Task, a *syscallArgs) (uint64, error) {
-	const (
-		rseqFlagUnregister = 1
-		origRseqSize       = 32
-	)
-	addr, length, flags := a.u(0), uint32(a.u(1)), a.int(2)
-	if flags&^rseqFlagUnregister != 0 {
-		return 0, unix.EINVAL
-	}
-	if flags&rseqFlagUnregister != 0 {
-		return 0, unix.EINVAL // nothing is registered
-	}
-	if length < origRseqSize || addr%32 != 0 {
-		return 0, unix.EINVAL
-	}
-	if !userRangeOK(addr, uint64(length)) {
-		return 0, unix.EFAULT
-	}
-	return 0, unix.ENOSYS
-}
 
 // sysPersonality accepts PER_LINUX and queries.
 func sysPersonality(t *Task, a *syscallArgs) (uint64, error) {

@@ -215,6 +215,9 @@ type Task struct {
 	// Task goroutine only.
 	trapNo, trapErr, trapCR2 uint64
 
+	// rseq is the restartable-sequences registration.
+	rseq rseqState
+
 	// altStack is sigaltstack(2)'s stack. Task goroutine only.
 	altStack arch.SignalStack
 	// syscallReturned is set while RAX holds a syscall result that
@@ -311,7 +314,7 @@ func (k *Kernel) newTask(tid int32, parent *Task) (*Task, error) {
 
 // newTaskStruct allocates a task of tg.
 func (k *Kernel) newTaskStruct(tid int32, tg *ThreadGroup, ctx platform.Context) *Task {
-	return &Task{
+	t := &Task{
 		k:           k,
 		tid:         tid,
 		tg:          tg,
@@ -320,6 +323,8 @@ func (k *Kernel) newTaskStruct(tid int32, tg *ThreadGroup, ctx platform.Context)
 		lastCPU:     -1,
 		interruptCh: make(chan struct{}, 1),
 	}
+	t.installRseqHook()
+	return t
 }
 
 // TID returns the thread ID in the sandbox's PID namespace.

@@ -226,6 +226,7 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 	nt.creds.Groups = append([]uint32(nil), t.creds.Groups...)
 	nt.name = t.name
 	nt.noNewPrivs = t.noNewPrivs
+	t.rseqFork(nt, f)
 	// The scheduling policy is inherited unless SCHED_RESET_ON_FORK.
 	if p := t.schedPolicy.Load(); p&schedResetOnFork == 0 {
 		nt.schedPolicy.Store(p)

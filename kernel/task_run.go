@@ -38,6 +38,12 @@ func (runApp) execute(t *Task) taskRunState {
 	if c := t.k.cpu(t.lastCPU); c != nil {
 		c.leave(t, CPUInGuest)
 	}
+	if t.rseq.check && !t.rseqFixup() {
+		return t.forceSignal(unix.SIGSEGV, siKernel, 0)
+	}
+	if t.rseq.addr != 0 && t.rseq.cpu < 0 {
+		t.rseqPrepare()
+	}
 	t.accountSystem()
 	t.prepareStep()
 	t.userSince.Store(t.lastAccount.UnixNano())
@@ -53,7 +59,12 @@ func (runApp) execute(t *Task) taskRunState {
 		t.tg.exitGroup(ExitStatus{Signal: unix.SIGKILL})
 		return exiting{}
 	}
-	t.lastCPU = ev.CPU
+	if ev.CPU >= 0 {
+		t.lastCPU = ev.CPU
+	}
+	// Anything but a system call leaves user code at an arbitrary
+	// instruction: an rseq critical section there must abort.
+	t.rseq.check = t.rseq.addr != 0 && ev.Kind != platform.EventSyscall
 	c := t.k.cpu(ev.CPU)
 	if c != nil {
 		c.enterKernel(t)

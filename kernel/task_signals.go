@@ -416,6 +416,11 @@ func (t *Task) setupSignalFrame(info *arch.SignalInfo, act SigAction, mask Signa
 		// the delivery with SIGSEGV.
 		return unix.EFAULT
 	}
+	// A handler never starts inside an rseq critical section (Linux:
+	// rseq_signal_deliver()).
+	if t.rseq.addr != 0 && !t.rseqFixup() {
+		return unix.EFAULT
+	}
 	sp := t.st.Regs.Rsp
 	onAlt := false
 	if act.Flags&saOnStack != 0 && t.altStack.Flags&arch.SS_DISABLE == 0 && t.altStack.Size != 0 && !t.altStack.Contains(sp) {

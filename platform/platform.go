@@ -193,6 +193,18 @@ type CPUAffinity interface {
 	SetCPUs(mask []bool)
 }
 
+// EntryNotifier is implemented by contexts that can tell the kernel, just
+// before user code runs, which vCPU it will run on: restartable sequences
+// (rseq(2)) promise the program that the cpu_id it reads is the CPU it
+// runs on.
+type EntryNotifier interface {
+	// SetEntryHook installs fn (nil removes it). Switch calls it on its
+	// own goroutine after taking a vCPU and before any user instruction
+	// runs. fn may write user memory through the memory file but must
+	// not call back into the platform.
+	SetEntryHook(fn func(cpu int))
+}
+
 // ExitReason counts the reasons a vCPU left user mode.
 type ExitReason int
 

@@ -53,6 +53,9 @@ type context struct {
 
 	pending atomic.Bool
 	running atomic.Bool
+	// entryHook is platform.EntryNotifier's hook; set and called on the
+	// task's goroutine only.
+	entryHook func(cpu int)
 	// guestSince is when the stub thread was last resumed (UnixNano),
 	// 0 while it is stopped (platform.GuestTimer).
 	guestSince atomic.Int64
@@ -105,6 +108,9 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 	cpu, ok := c.p.pool.acquire(c)
 	if !ok {
 		return platform.Event{Kind: platform.EventInterrupt, CPU: -1}, nil
+	}
+	if c.entryHook != nil {
+		c.entryHook(cpu)
 	}
 	ev, err := c.run(t, st, &c.p.stats[cpu])
 	c.p.pool.release(cpu)
@@ -424,3 +430,6 @@ func (c *context) lost(t *stubThread, err error) error {
 
 // GuestSince implements platform.GuestTimer.
 func (c *context) GuestSince() int64 { return c.guestSince.Load() }
+
+// SetEntryHook implements platform.EntryNotifier.
+func (c *context) SetEntryHook(fn func(cpu int)) { c.entryHook = fn }
