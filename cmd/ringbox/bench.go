@@ -100,7 +100,7 @@ func cmdBench(args []string) int {
 				continue
 			}
 			ioctls = statsColumn(stderr.String(), "ioctls/trap")
-			stops = statsColumn(stderr.String(), "stops")
+			stops = statsSum(stderr.String(), "stops")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.name, num(native), num(inside), ratio(inside, native), ratio(inside, floorFor(c, floor)), ioctls, stops)
 	}
@@ -172,6 +172,35 @@ func statsColumn(stderr, name string) string {
 		}
 	}
 	return best
+}
+
+// statsSum adds up a column of --stats' first table over the vCPUs.
+func statsSum(stderr, name string) string {
+	col, sum, found := -1, 0, false
+	for _, l := range strings.Split(stderr, "\n") {
+		f := strings.Fields(l)
+		if col < 0 {
+			for i, h := range f {
+				if h == name {
+					col = i
+				}
+			}
+			continue
+		}
+		if len(f) == 0 || f[0] == "stops" {
+			break
+		}
+		if len(f) > col {
+			if n, err := strconv.Atoi(f[col]); err == nil {
+				sum += n
+				found = true
+			}
+		}
+	}
+	if !found {
+		return "-"
+	}
+	return strconv.Itoa(sum)
 }
 
 func lastLine(s string) string {
