@@ -30,6 +30,9 @@ type context struct {
 	// guestSince is when the current KVM_RUN began (UnixNano), 0 outside
 	// it (platform.GuestTimer).
 	guestSince atomic.Int64
+	// entryHook is platform.EntryNotifier's hook; set and called on the
+	// task's goroutine only.
+	entryHook func(cpu int)
 	// cpus is the SetCPUs mask, one entry per vCPU, or nil for every
 	// vCPU.
 	cpus atomic.Pointer[[]bool]
@@ -136,6 +139,9 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 			cp.stats.migrations.Add(1)
 		}
 		v.lastTID = tid
+	}
+	if c.entryHook != nil {
+		c.entryHook(cp.id)
 	}
 	if err := c.loadFP(v, cp, st); err != nil {
 		return platform.Event{}, fmt.Errorf("vmm: vCPU %d: %w", v.id, err)
@@ -364,3 +370,6 @@ func (c *context) Release() {
 
 // GuestSince implements platform.GuestTimer.
 func (c *context) GuestSince() int64 { return c.guestSince.Load() }
+
+// SetEntryHook implements platform.EntryNotifier.
+func (c *context) SetEntryHook(fn func(cpu int)) { c.entryHook = fn }
