@@ -101,7 +101,6 @@ func sysRseq(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, unix.EFAULT
 	}
 	if !t.rseqSupported() {
-		// TODO(ringbox): the KVM platform has no entry hook yet.
 		return 0, unix.ENOSYS
 	}
 	*r = rseqState{addr: addr, length: length, sig: sig, cpu: -1}
