@@ -91,6 +91,7 @@ func run() int {
 		// tested on the host. Guest exits are slow under emulation.
 		"RINGBOX_TEST_PLATFORMS=kvm",
 		"RINGBOX_TEST_TIMEOUT=300s",
+		"TAP_WATCHDOG=120",
 		"HOME=/",
 		"TMPDIR=/tmp",
 		"TERM=dumb",

@@ -12,12 +12,22 @@
 #define RINGBOX_TESTS_BASIC_TAP_H
 
 #define _GNU_SOURCE
+#include <stdlib.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+/* tap_watchdog_secs is the watchdog's time: TAP_WATCHDOG seconds when set
+ * (slow emulated machines), else 10. */
+static inline unsigned tap_watchdog_secs(void)
+{
+	const char *v = getenv("TAP_WATCHDOG");
+	int n = v ? atoi(v) : 0;
+	return n > 0 ? (unsigned)n : 10;
+}
 
 static int tap_n, tap_failed;
 
@@ -107,7 +117,7 @@ static void tap_report(int pass, const char *got, const char *want,
 static void tap_init(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
-	alarm(10);
+	alarm(tap_watchdog_secs());
 }
 
 /* tap_done prints the summary and returns the exit status. */

@@ -23,12 +23,22 @@ const defaultTimeout = 30 * time.Second
 // testEnv is the fixed environment every program runs with, natively and
 // under ringbox alike, so that nothing of the caller's environment leaks
 // into output that is compared (echo prints its envp).
-var testEnv = []string{
+var testEnv = append([]string{
 	"PATH=/usr/local/bin:/usr/bin:/bin",
 	"HOME=/",
 	"LANG=C",
 	"TZ=UTC",
 	"RINGBOX_E2E=1",
+}, watchdogEnv()...)
+
+// watchdogEnv passes TAP_WATCHDOG (the test programs' watchdog, in
+// seconds) on to every run, native and in the sandbox alike: the test VM
+// raises it, as programs there run one to two orders of magnitude slower.
+func watchdogEnv() []string {
+	if v := os.Getenv("TAP_WATCHDOG"); v != "" {
+		return []string{"TAP_WATCHDOG=" + v}
+	}
+	return nil
 }
 
 // runDir is the working directory of every run: it exists everywhere,

@@ -24,6 +24,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* tap_watchdog_secs is the watchdog's time: TAP_WATCHDOG seconds when set
+ * (slow emulated machines), else 10. */
+static inline unsigned tap_watchdog_secs(void)
+{
+	const char *v = getenv("TAP_WATCHDOG");
+	int n = v ? atoi(v) : 0;
+	return n > 0 ? (unsigned)n : 10;
+}
+
 static int tap_n, tap_failed, tap_passed;
 
 /* tap_errname names an errno the way <errno.h> spells it. */
@@ -142,7 +151,7 @@ static __attribute__((unused)) void tap_report(int pass, const char *got, const 
 static __attribute__((unused)) void tap_watchdog(void)
 {
 	signal(SIGALRM, SIG_DFL);
-	alarm(10);
+	alarm(tap_watchdog_secs());
 }
 
 /* tap_init unbuffers stdout, so that a fork never duplicates pending
@@ -178,7 +187,7 @@ static __attribute__((unused)) pid_t tap_fork(void)
 	fflush(stdout);
 	pid_t p = fork();
 	if (p == 0)
-		alarm(10);
+		alarm(tap_watchdog_secs());
 	if (p < 0) {
 		/* Never let a failed fork turn into kill(-1, ...) below. */
 		printf("Bail out! fork failed: %s\n", tap_errname(errno));

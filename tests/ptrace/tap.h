@@ -9,7 +9,7 @@
  *
  * The helpers here:
  *   - TAP reporting (ok/check_eq/check_err/skip/tap_done),
- *   - a watchdog: alarm(10) that SIGKILLs every child we forked and fails,
+ *   - a watchdog: alarm(tap_watchdog_secs()) that SIGKILLs every child we forked and fails,
  *   - raw ptrace and wait wrappers that keep the syscall ABI visible,
  *   - spawners of tracees that stop themselves or wait on a gate pipe,
  *   - /proc/[pid]/status readers (State, TracerPid).
@@ -39,6 +39,15 @@
 #include <sys/wait.h>
 #include <dirent.h>
 #include <unistd.h>
+
+/* tap_watchdog_secs is the watchdog's time: TAP_WATCHDOG seconds when set
+ * (slow emulated machines), else 10. */
+static inline unsigned tap_watchdog_secs(void)
+{
+	const char *v = getenv("TAP_WATCHDOG");
+	int n = v ? atoi(v) : 0;
+	return n > 0 ? (unsigned)n : 10;
+}
 
 /* Values from include/uapi/linux/ptrace.h and wait.h, for libcs that lack them. */
 #ifndef __WALL
@@ -161,7 +170,7 @@ static inline void tap_init(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	signal(SIGALRM, tap_alarm);
-	alarm(10);
+	alarm(tap_watchdog_secs());
 }
 
 static inline void vreport(int good, const char *name, const char *fmt, va_list ap)
