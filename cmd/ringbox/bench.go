@@ -58,15 +58,24 @@ func cmdBench(args []string) int {
 		return exitSetup
 	}
 	n := strconv.Itoa(*iters)
+	// Process creation is three orders of magnitude dearer than a
+	// system call: fewer rounds.
+	small := strconv.Itoa(max(*iters/20, 10))
 	cases := []benchCase{
 		{name: "SYSEMU floor (C tracer)", prog: "bench/sysemu_floor-glibc", args: []string{n}, native: true},
 		{name: "getppid round trip", prog: "bench/getppid_loop-glibc", args: []string{n}, native: true, inside: true},
 		{name: "PTRACE_SYSCALL stop round trip", prog: "bench/ptrace_syscall_rt-glibc", args: []string{n}, native: true, inside: true},
 		{name: "PTRACE_SYSEMU round trip", prog: "bench/sysemu_rt-glibc", args: []string{n}, native: true, inside: true},
+		{name: "fork+exit+wait", prog: "bench/fork_exit_wait-glibc", args: []string{small}, native: true, inside: true},
+		{name: "vfork+exec+wait", prog: "bench/vfork_exec-glibc", args: []string{small}, native: true, inside: true},
+		{name: "pipe ping-pong", prog: "bench/pipe_pingpong-glibc", args: []string{n}, native: true, inside: true},
+		{name: "signal delivery+return", prog: "bench/signal_rt-glibc", args: []string{n}, native: true, inside: true},
+		{name: "page fault", prog: "bench/pagefault-glibc", args: []string{n}, native: true, inside: true},
+		{name: "futex wake/wait ping-pong", prog: "bench/futex_pingpong-glibc", args: []string{n}, native: true, inside: true},
 	}
 	fmt.Printf("ringbox bench: platform %s, %d iterations, programs in %s\n", *plat, *iters, *progs)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "benchmark\tnative ns\tringbox ns\tringbox/native\tringbox/floor\tioctls/trap\tstops")
+	fmt.Fprintln(tw, "benchmark\tnative ns\tringbox ns\tringbox/native\tringbox/floor\tioctls/trap\texits\tstops")
 	var floor float64
 	failed := false
 	for _, c := range cases {
@@ -77,7 +86,7 @@ func cmdBench(args []string) int {
 			continue
 		}
 		var native, inside float64
-		ioctls, stops := "-", "-"
+		ioctls, exits, stops := "-", "-", "-"
 		if c.native {
 			out, err := exec.Command(path, c.args...).Output()
 			if native, err = parseNs(out, err); err != nil {
@@ -101,8 +110,9 @@ func cmdBench(args []string) int {
 			}
 			ioctls = statsColumn(stderr.String(), "ioctls/trap")
 			stops = statsSum(stderr.String(), "stops")
+			exits = exitsSum(stderr.String())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.name, num(native), num(inside), ratio(inside, native), ratio(inside, floorFor(c, floor)), ioctls, stops)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.name, num(native), num(inside), ratio(inside, native), ratio(inside, floorFor(c, floor)), ioctls, exits, stops)
 	}
 	tw.Flush()
 	if failed {
@@ -201,6 +211,23 @@ func statsSum(stderr, name string) string {
 		return "-"
 	}
 	return strconv.Itoa(sum)
+}
+
+// exitsSum is the total of the exit:* columns of --stats over the vCPUs:
+// the traps of the whole run, for exits per operation.
+func exitsSum(stderr string) string {
+	total, found := 0, false
+	for _, name := range []string{"exit:syscall", "exit:page_fault", "exit:exception", "exit:interrupt", "exit:other"} {
+		if v := statsSum(stderr, name); v != "-" {
+			n, _ := strconv.Atoi(v)
+			total += n
+			found = true
+		}
+	}
+	if !found {
+		return "-"
+	}
+	return strconv.Itoa(total)
 }
 
 func lastLine(s string) string {
