@@ -1,6 +1,7 @@
 package platformtest
 
 import (
+	"os"
 	"testing"
 
 	"github.com/ringbox/ringbox/arch"
@@ -214,6 +215,12 @@ const (
 )
 
 func testDebugRegisters(t *testing.T, e *env) {
+	if os.Getenv("RINGBOX_TESTVM") != "" && e.p.Name() == "kvm" {
+		// QEMU's TCG emulation of nested SVM loads DR7 on VMRUN without
+		// arming the breakpoints (target/i386/tcg/sysemu/svm_helper.c:
+		// helper_vmrun()), so nothing fires in the test VM.
+		t.Skip("hardware breakpoints do not fire under QEMU TCG's nested SVM; KVM debug registers are checked on hardware only")
+	}
 	as := e.newAS(t)
 	c := e.newContext(t)
 	e.mapCode(t, as, progBreakpoint)

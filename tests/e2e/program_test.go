@@ -44,6 +44,8 @@ type program struct {
 	// skipRingbox, when set, skips the platform subtests with this reason
 	// (a feature ringbox does not have yet; the README lists it).
 	skipRingbox string
+	// skipPlatform skips one platform's subtest with a reason.
+	skipPlatform map[string]string
 
 	// native is the native run, made once and shared by the subtests.
 	native *result
@@ -128,6 +130,9 @@ func (p *program) run(t *testing.T, platforms []platformInfo, timeout time.Durat
 		t.Run(pl.name, func(t *testing.T) {
 			if p.skipRingbox != "" {
 				t.Skip(p.skipRingbox)
+			}
+			if reason, ok := p.skipPlatform[pl.name]; ok {
+				t.Skip(reason)
 			}
 			if pl.needsKVM {
 				requireKVMPlatform(t)
