@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,9 @@ func TestFirstDiff(t *testing.T) {
 // TestRunCommand checks exit statuses, the signal mapping, stdin, the
 // environment and the timeout with the shell, which every test host has.
 func TestRunCommand(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh (the test VM has none): the harness's runner is tested on the host")
+	}
 	tests := []struct {
 		name       string
 		script     string

@@ -36,11 +36,13 @@ static void on_sig(int s, siginfo_t *si, void *uc)
 	else if (s == SIGPROF)
 		n_prof++;
 	else {
-		n_rt++;
+		/* The count last: the main thread reads the other fields as
+		 * soon as it sees it change. */
 		rt_code = si->si_code;
 		rt_val = si->si_value.sival_int;
 		rt_tid = sys_gettid();
 		rt_overrun = si->si_overrun;
+		__atomic_fetch_add(&n_rt, 1, __ATOMIC_RELEASE);
 	}
 }
 
