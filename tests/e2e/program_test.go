@@ -110,7 +110,16 @@ func lastLines(stdout []byte) string {
 // run is the body of one program's test: the native subtest, then one
 // subtest per platform that compares with the native run.
 func (p *program) run(t *testing.T, platforms []platformInfo, timeout time.Duration) {
+	// In the nested-KVM test VM the guest's kernel (Debian's Linux 6.1)
+	// is not the oracle the suites were written against (the host's
+	// Linux): there the programs are held to their own checks (every TAP
+	// case passes, the expected status and output) instead of to a
+	// native run.
+	selfChecked := os.Getenv("RINGBOX_TESTVM") != ""
 	t.Run("native", func(t *testing.T) {
+		if selfChecked {
+			t.Skip("in the test VM the guest kernel is not the oracle; the programs check themselves")
+		}
 		r := p.nativeRun(timeout)
 		if err := p.verify(r); err != nil {
 			t.Fatalf("native run fails, so the test itself is wrong: %v%s", err, stderrTail(r))
@@ -136,6 +145,17 @@ func (p *program) run(t *testing.T, platforms []platformInfo, timeout time.Durat
 			}
 			if pl.needsKVM {
 				requireKVMPlatform(t)
+			}
+			if selfChecked {
+				argv := append([]string{ringboxBin(t), "run"}, pl.flags...)
+				argv = append(argv, p.flags...)
+				argv = append(argv, "--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "--")
+				argv = append(argv, p.argv()...)
+				got := runCommand(argv, p.env, p.stdin, timeout)
+				if err := p.verify(&got); err != nil {
+					t.Errorf("ringbox %s: %v%s", pl.name, err, stderrTail(&got))
+				}
+				return
 			}
 			want := p.nativeRun(timeout)
 			if err := p.verify(want); err != nil {
