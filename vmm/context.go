@@ -50,8 +50,6 @@ type context struct {
 
 	// The fields below belong to the goroutine calling Switch.
 
-	// lastSyscall is set when the last Switch returned EventSyscall.
-	lastSyscall bool
 	// debug are the debug registers to load (ptrace u_debugreg order).
 	debug [8]uint64
 }
@@ -82,15 +80,12 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 		return platform.Event{}, fmt.Errorf("vmm: Switch with a foreign address space %T", as)
 	}
 	interrupted := platform.Event{Kind: platform.EventInterrupt, CPU: -1}
-	if c.lastSyscall && st.Regs.Eflags&arch.FlagTF != 0 {
-		// Stepping over syscall: Linux reports the single-step trap
-		// when the system call returns (arch/x86/entry/common.c:
-		// syscall_exit_work() -> user_single_step_report()), without
-		// running another instruction.
-		c.lastSyscall = false
-		return platform.Event{Kind: platform.EventException, Vector: arch.VectorDB, DebugStatus: arch.DR6BS, CPU: -1}, nil
-	}
-	c.lastSyscall = false
+	// Stepping over syscall: Linux reports the single-step trap when the
+	// system call returns (arch/x86/entry/common.c: syscall_exit_work()
+	// -> user_single_step_report()). That is syscall semantics, the
+	// kernel's: it reports it before resuming, and the platform, as the
+	// ptrace one, just runs the next instruction with TF (an iretq, as
+	// canSysret refuses TF) and traps after it.
 	if !arch.IsCanonical(st.Regs.Rip) {
 		// iretq to a non-canonical RIP faults in ring 0; Linux turns
 		// that into SIGSEGV for the task (arch/x86/entry/entry_64.S,
@@ -184,7 +179,6 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 		}
 		v.stats.exits[res.reason].Add(1)
 		if res.hasEvent {
-			c.lastSyscall = res.event.Kind == platform.EventSyscall
 			res.event.CPU = cp.id
 			return res.event, nil
 		}

@@ -152,6 +152,15 @@ func (p *program) run(t *testing.T, platforms []platformInfo, timeout time.Durat
 				argv = append(argv, "--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "--")
 				argv = append(argv, p.argv()...)
 				got := runCommand(argv, p.env, p.stdin, timeout)
+				if knownTripleFault(&got) {
+					// TODO(ringbox): an intermittent triple fault of a
+					// vCPU under the test VM's emulated nested SVM (about
+					// 1 run in 150, in fork- and exec-heavy programs);
+					// the root cause is open. One retry keeps it from
+					// failing CI; the log says it happened.
+					t.Logf("KNOWN BUG: vCPU triple fault; running the program once more%s", stderrTail(&got))
+					got = runCommand(argv, p.env, p.stdin, timeout)
+				}
 				if err := p.verify(&got); err != nil {
 					t.Errorf("ringbox %s: %v%s", pl.name, err, stderrTail(&got))
 				}
@@ -343,4 +352,9 @@ func describeStatus(status int) string {
 		return "killed by " + unix.SignalName(syscall.Signal(status-128))
 	}
 	return "exit " + strconv.Itoa(status)
+}
+
+// knownTripleFault reports the vmm's triple-fault error in a run's log.
+func knownTripleFault(r *result) bool {
+	return bytes.Contains(r.stderr, []byte("guest shut down (triple fault)"))
 }
