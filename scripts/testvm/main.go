@@ -40,7 +40,7 @@
 //     suite (passed on the kernel command line).
 //  4. The initramfs (images/initramfs), then QEMU: `qemu-system-x86_64
 //     -accel tcg -cpu <-cpu> -m <-mem> -smp <-smp> -nographic -nic none -no-reboot
-//     -kernel vmlinux|vmlinuz -initrd <cpio> -append "console=ttyS0 panic=-1 quiet
+//     -kernel vmlinux|vmlinuz -initrd <cpio> -append "console=ttyS0 panic=-1 quiet random.trust_cpu=on
 //     ringbox.timeout=<-cmdtimeout> [ringbox.cmd=<base64>]"`.
 //
 // Inside the VM, commands run one at a time with PATH=/tests/bin:/tests,

@@ -36,8 +36,12 @@ type vmConfig struct {
 //
 // panic=-1 reboots at once if init dies, and QEMU's -no-reboot turns that
 // reboot into QEMU's exit, so a broken init cannot hang the run.
+// random.trust_cpu=on seeds the guest's random pool from RDRAND (which
+// -cpu max emulates) at boot: without it, getrandom(2) blocks for minutes
+// in an emulated guest with no entropy source, and so does everything
+// that needs random bytes (ringbox's AT_RANDOM at every exec).
 func kernelCmdline(c vmConfig) (string, error) {
-	parts := []string{"console=ttyS0", "panic=-1", "quiet",
+	parts := []string{"console=ttyS0", "panic=-1", "quiet", "random.trust_cpu=on",
 		suite.ParamTimeout + "=" + suite.FormatTimeout(c.cmdTimeout)}
 	if len(c.cmd) > 0 {
 		enc, err := suite.EncodeCmd(c.cmd)

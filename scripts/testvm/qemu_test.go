@@ -26,7 +26,7 @@ func TestQemuArgs(t *testing.T) {
 		"-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2",
 		"-nographic", "-nic", "none", "-no-reboot",
 		"-kernel", "/c/vmlinuz", "-initrd", "/w/initramfs.cpio",
-		"-append", "console=ttyS0 panic=-1 quiet ringbox.timeout=10m0s",
+		"-append", "console=ttyS0 panic=-1 quiet random.trust_cpu=on ringbox.timeout=10m0s",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("qemuArgs:\ngot  %q\nwant %q", got, want)
@@ -42,12 +42,12 @@ func TestKernelCmdline(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		{name: "suite", want: "console=ttyS0 panic=-1 quiet ringbox.timeout=1m30s"},
+		{name: "suite", want: "console=ttyS0 panic=-1 quiet random.trust_cpu=on ringbox.timeout=1m30s"},
 		{
 			name:  "single command and extra",
 			cmd:   []string{"ringbox", "run", "--", "/tests/bin/basic/hello-glibc"},
 			extra: "loglevel=7",
-			want:  "console=ttyS0 panic=-1 quiet ringbox.timeout=1m30s ringbox.cmd=cmluZ2JveABydW4ALS0AL3Rlc3RzL2Jpbi9iYXNpYy9oZWxsby1nbGliYw== loglevel=7",
+			want:  "console=ttyS0 panic=-1 quiet random.trust_cpu=on ringbox.timeout=1m30s ringbox.cmd=cmluZ2JveABydW4ALS0AL3Rlc3RzL2Jpbi9iYXNpYy9oZWxsby1nbGliYw== loglevel=7",
 		},
 		{name: "too long", cmd: []string{strings.Repeat("x", 1600)}, wantErr: "x86 limit"},
 	}
