@@ -24,7 +24,6 @@ static void on_info(int s, siginfo_t *si, void *uc)
 	sigprocmask(SIG_BLOCK, NULL, &cur);
 	h_blocked_self = sigismember(&cur, s);
 	h_blocked_other = sigismember(&cur, SIGUSR2);
-	h_count++;
 	h_signo = si->si_signo;
 	h_code = si->si_code;
 	h_pid = si->si_pid;
@@ -32,6 +31,9 @@ static void on_info(int s, siginfo_t *si, void *uc)
 	h_tid = sys_gettid();
 	if (norder < 8)
 		order[norder++] = s * 1000 + si->si_value.sival_int;
+	/* The count last: another thread polling it reads the fields above
+	 * as soon as it changes. */
+	__atomic_fetch_add(&h_count, 1, __ATOMIC_RELEASE);
 }
 
 static void install(int sig, int flags, int also_block)
