@@ -5,7 +5,9 @@
 #                     end-to-end suites on ptrace, and the KVM suites in the
 #                     nested-KVM test VM
 #   make test-unit    the tests that need neither programs nor a VM
-#   make test-kvm     the KVM suites in the test VM (QEMU TCG with nested SVM)
+#   make test-kvm     the KVM suites in the test VM (QEMU TCG with nested SVM):
+#                     platform conformance, vmm tests, tests/basic on kvm
+#   make test-kvm-full every e2e suite on kvm in the test VM
 #   make vm-run CMD='ringbox run --stats -- /tests/bin/basic/hello-glibc'
 #                     one command inside the test VM, by hand
 #   make bench        benchmarks: native vs ringbox on ptrace, and on KVM in
@@ -19,7 +21,7 @@ TESTVM := $(GO) run ./scripts/testvm
 KVM_PKGS := ./vmm/...,./platform/...,./tests/e2e
 KVM_SUITE := tests/kvm.suite
 
-.PHONY: all build test test-unit test-e2e test-kvm vm-run bench bench-native bench-kvm programs clean
+.PHONY: all build test test-unit test-e2e test-kvm test-kvm-full vm-run bench bench-native bench-kvm programs clean
 
 all: build
 
@@ -42,6 +44,11 @@ test-e2e: build programs
 
 test-kvm: programs
 	$(TESTVM) -smp 2 -gotest $(KVM_PKGS) -suite $(KVM_SUITE)
+
+# Every e2e suite on kvm in the test VM (slower, and subject to the
+# emulated guest's intermittent stalls: README, Limits).
+test-kvm-full: programs
+	$(TESTVM) -smp 2 -append ringbox.full=1 -gotest $(KVM_PKGS) -suite $(KVM_SUITE)
 
 vm-run: build programs
 	$(TESTVM) -smp 2 -- $(CMD)

@@ -105,6 +105,11 @@ func run() int {
 	}
 
 	timeout := defaultTimeout
+	// ringbox.full=1 (make test-kvm-full) asks the e2e suites to run
+	// every program on kvm, not only tests/basic.
+	if v, ok := suite.CmdlineParam(string(cmdline), "ringbox.full"); ok && v == "1" {
+		env = append(env, "RINGBOX_VM_FULL=1")
+	}
 	if v, ok := suite.CmdlineParam(string(cmdline), suite.ParamTimeout); ok {
 		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
 			logf("%s=%q is not a positive duration; using %s", suite.ParamTimeout, v, timeout)

@@ -18,6 +18,7 @@ func selfChecking(path string) *program {
 // runSuite runs every program in bin/<suite> as a self-checking program;
 // a suite with no programs built is skipped, saying so.
 func runSuite(t *testing.T, suite string) {
+	skipHeavyInVM(t)
 	paths := executables(t, filepath.Join(binDir(t), suite))
 	if len(paths) == 0 {
 		t.Skipf("no programs in %s", filepath.Join(binDir(t), suite))
@@ -77,6 +78,7 @@ const benchIterations = "200"
 // timings differ from run to run, so only the exit status is compared with
 // the native run, and stdout must carry the program's result line.
 func TestBench(t *testing.T) {
+	skipHeavyInVM(t)
 	paths := executables(t, filepath.Join(binDir(t), "bench"))
 	if len(paths) == 0 {
 		t.Skip("no benchmark programs built")
@@ -100,4 +102,14 @@ func TestBench(t *testing.T) {
 		})
 	}
 	runPrograms(t, progs)
+}
+
+// skipHeavyInVM keeps the test VM's default run (make test, CI) to
+// tests/basic on kvm: under QEMU's emulated nested SVM the guest kernel
+// intermittently stalls with many concurrent sandboxes (README: Limits).
+// make test-kvm-full runs every suite there.
+func skipHeavyInVM(t *testing.T) {
+	if os.Getenv("RINGBOX_TESTVM") != "" && os.Getenv("RINGBOX_VM_FULL") == "" {
+		t.Skip("in the test VM only tests/basic runs by default; make test-kvm-full runs this suite on kvm")
+	}
 }
