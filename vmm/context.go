@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
@@ -231,6 +232,14 @@ func (c *context) loadFP(v *vcpu, cp *cpu, st *arch.State) error {
 		c.fpLoaded = false
 	}
 	if c.fpLoaded {
+		return nil
+	}
+	if v.neverRan() && bytes.Equal(c.fp, arch.NewFPState(len(c.fp))) {
+		// A vCPU that never ran holds the architectural initial FP
+		// state (KVM resets it so), which is what a program starts
+		// with: no KVM_SET_XSAVE, so that even the first entry costs
+		// no ioctl besides KVM_RUN.
+		c.fpLoaded = true
 		return nil
 	}
 	v.stats.ioctls.Add(1)

@@ -86,3 +86,11 @@ func (v *vcpu) kickASLoaded() *addressSpace {
 	defer v.kickMu.Unlock()
 	return v.kickAS
 }
+
+// neverRan reports whether the vCPU has not run yet (its state is KVM's
+// reset state).
+func (v *vcpu) neverRan() bool {
+	v.kickMu.Lock()
+	defer v.kickMu.Unlock()
+	return v.runSeq == 0
+}
