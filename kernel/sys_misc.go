@@ -215,7 +215,6 @@ func sysMembarrier(t *Task, a *syscallArgs) (uint64, error) {
 	return 0, unix.EINVAL
 }
 
-
 // sysPersonality accepts PER_LINUX and queries.
 func sysPersonality(t *Task, a *syscallArgs) (uint64, error) {
 	p := uint32(a.u(0))

@@ -470,7 +470,6 @@ func (t *Task) ptracePeekSiginfo(target *Task, addr, data uint64) (uint64, error
 	return n, nil
 }
 
-
 // ptraceGetSyscallInfo implements PTRACE_GET_SYSCALL_INFO: addr is the
 // user buffer's size, data the buffer; the result is the size of the whole
 // structure for the stop (Linux: kernel/ptrace.c:ptrace_get_syscall_info()).
