@@ -127,6 +127,7 @@ func (t *Task) ptraceOptions() uint32 {
 // Preconditions: k.mu is held; t is not traced.
 func (t *Task) attachLocked(tracer *Task, seized bool, options uint32) {
 	t.pt.tracer = tracer
+	t.isTraced.Store(true)
 	t.pt.seized = seized
 	t.pt.options = options
 	if tracer.pt.tracees == nil {
@@ -147,6 +148,7 @@ func (t *Task) detachLocked(sig unix.Signal) {
 	tracer := t.pt.tracer
 	delete(tracer.pt.tracees, t)
 	t.pt.tracer = nil
+	t.isTraced.Store(false)
 	t.pt.seized = false
 	t.pt.options = 0
 	t.pt.interrupt = false

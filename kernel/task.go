@@ -232,6 +232,8 @@ type Task struct {
 	ptr ptraceRun
 	// ptInterrupt mirrors pt.interrupt for lock-free checks.
 	ptInterrupt atomic.Bool
+	// isTraced mirrors pt.tracer != nil for checks under the siglock.
+	isTraced atomic.Bool
 
 	// vforkDone is closed when a vfork child execs or exits.
 	vforkDone chan struct{}

@@ -131,7 +131,13 @@ func (t *Task) groupStopLeave() {
 //
 // Preconditions: the siglock is held.
 func (tg *ThreadGroup) tracedLocked() bool {
-	// ptrace of tasks inside the sandbox attaches here.
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	for _, t := range tg.tasks {
+		if t.isTraced.Load() {
+			return true
+		}
+	}
 	return false
 }
 

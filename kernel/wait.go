@@ -156,6 +156,7 @@ func (t *Task) waitConsiderLocked(r waitRequest, c *ThreadGroup) *waitResult {
 				if l.pt.tracer != nil {
 					delete(l.pt.tracer.pt.tracees, l)
 					l.pt.tracer = nil
+					l.isTraced.Store(false)
 				}
 			}
 			c.reapLocked()
@@ -340,6 +341,7 @@ func (t *Task) waitTraceesLocked(r waitRequest) (*waitResult, bool) {
 			if rep.exited {
 				delete(tr.pt.tracees, te)
 				te.pt.tracer = nil
+				te.isTraced.Store(false)
 				res.releaseZombie = te
 			}
 			return res, true
