@@ -185,94 +185,80 @@ func sysSetgid(t *Task, a *syscallArgs) (uint64, error) {
 	return 0, nil
 }
 
-func sysSetreuid(t *Task, a *syscallArgs) (uint64, error) {
-	old := t.creds
-	r, e := uint32(a.u(0)), uint32(a.u(1))
+// idSet is one kind of ID of a task: the user IDs or the group IDs.
+type idSet struct{ real, eff, saved, fs *uint32 }
+
+func (t *Task) uids() idSet {
 	c := &t.creds
-	nr, ne := c.RealUID, c.EffectiveUID
+	return idSet{&c.RealUID, &c.EffectiveUID, &c.SavedUID, &c.FSUID}
+}
+
+func (t *Task) gids() idSet {
+	c := &t.creds
+	return idSet{&c.RealGID, &c.EffectiveGID, &c.SavedGID, &c.FSGID}
+}
+
+// setre implements setreuid(2)/setregid(2) on ids (Linux: kernel/sys.c
+// __sys_setreuid()): the real ID may become the real or effective one,
+// the effective any of the three; the saved ID follows the new effective
+// one when the real ID is set or the effective one departs from the
+// real one.
+func (t *Task) setre(ids idSet, r, e uint32, privileged bool) error {
+	old := t.creds
+	nr, ne := *ids.real, *ids.eff
 	if r != keepID {
-		if !t.privileged() && r != c.RealUID && r != c.EffectiveUID {
-			return 0, unix.EPERM
+		if !privileged && r != *ids.real && r != *ids.eff {
+			return unix.EPERM
 		}
 		nr = r
 	}
 	if e != keepID {
-		if !t.privileged() && !idAllowed(e, c.RealUID, c.EffectiveUID, c.SavedUID) {
-			return 0, unix.EPERM
+		if !privileged && !idAllowed(e, *ids.real, *ids.eff, *ids.saved) {
+			return unix.EPERM
 		}
 		ne = e
 	}
-	if r != keepID || (e != keepID && e != c.RealUID) {
-		c.SavedUID = ne
+	if r != keepID || (e != keepID && e != *ids.real) {
+		*ids.saved = ne
 	}
-	c.RealUID, c.EffectiveUID, c.FSUID = nr, ne, ne
+	*ids.real, *ids.eff, *ids.fs = nr, ne, ne
 	t.credsChanged(old)
-	return 0, nil
+	return nil
+}
+
+// setres implements setresuid(2)/setresgid(2) on ids: each of the three
+// may become any of the current three, or anything when privileged.
+func (t *Task) setres(ids idSet, v [3]uint32, privileged bool) error {
+	old := t.creds
+	for _, x := range v {
+		if x != keepID && !privileged && !idAllowed(x, *ids.real, *ids.eff, *ids.saved) {
+			return unix.EPERM
+		}
+	}
+	for i, dst := range []*uint32{ids.real, ids.eff, ids.saved} {
+		if v[i] != keepID {
+			*dst = v[i]
+		}
+	}
+	*ids.fs = *ids.eff
+	t.credsChanged(old)
+	return nil
+}
+
+func sysSetreuid(t *Task, a *syscallArgs) (uint64, error) {
+	return 0, t.setre(t.uids(), uint32(a.u(0)), uint32(a.u(1)), t.privileged())
 }
 
 func sysSetregid(t *Task, a *syscallArgs) (uint64, error) {
-	old := t.creds
-	r, e := uint32(a.u(0)), uint32(a.u(1))
-	c := &t.creds
-	nr, ne := c.RealGID, c.EffectiveGID
-	if r != keepID {
-		if !t.creds.has(capSetgid) && r != c.RealGID && r != c.EffectiveGID {
-			return 0, unix.EPERM
-		}
-		nr = r
-	}
-	if e != keepID {
-		if !t.creds.has(capSetgid) && !idAllowed(e, c.RealGID, c.EffectiveGID, c.SavedGID) {
-			return 0, unix.EPERM
-		}
-		ne = e
-	}
-	if r != keepID || (e != keepID && e != c.RealGID) {
-		c.SavedGID = ne
-	}
-	c.RealGID, c.EffectiveGID, c.FSGID = nr, ne, ne
-	t.credsChanged(old)
-	return 0, nil
+	return 0, t.setre(t.gids(), uint32(a.u(0)), uint32(a.u(1)), t.creds.has(capSetgid))
 }
 
 func sysSetresuid(t *Task, a *syscallArgs) (uint64, error) {
-	old := t.creds
-	c := &t.creds
-	ids := [3]uint32{uint32(a.u(0)), uint32(a.u(1)), uint32(a.u(2))}
-	for _, v := range ids {
-		if v != keepID && !t.privileged() && !idAllowed(v, c.RealUID, c.EffectiveUID, c.SavedUID) {
-			return 0, unix.EPERM
-		}
-	}
-	dst := [3]*uint32{&c.RealUID, &c.EffectiveUID, &c.SavedUID}
-	for i, v := range ids {
-		if v != keepID {
-			*dst[i] = v
-		}
-	}
-	c.FSUID = c.EffectiveUID
-	t.credsChanged(old)
-	return 0, nil
+	return 0, t.setres(t.uids(), [3]uint32{uint32(a.u(0)), uint32(a.u(1)), uint32(a.u(2))}, t.privileged())
 }
 
 func sysSetresgid(t *Task, a *syscallArgs) (uint64, error) {
-	old := t.creds
-	c := &t.creds
-	ids := [3]uint32{uint32(a.u(0)), uint32(a.u(1)), uint32(a.u(2))}
-	for _, v := range ids {
-		if v != keepID && !t.creds.has(capSetgid) && !idAllowed(v, c.RealGID, c.EffectiveGID, c.SavedGID) {
-			return 0, unix.EPERM
-		}
-	}
-	dst := [3]*uint32{&c.RealGID, &c.EffectiveGID, &c.SavedGID}
-	for i, v := range ids {
-		if v != keepID {
-			*dst[i] = v
-		}
-	}
-	c.FSGID = c.EffectiveGID
-	t.credsChanged(old)
-	return 0, nil
+	return 0, t.setres(t.gids(), [3]uint32{uint32(a.u(0)), uint32(a.u(1)), uint32(a.u(2))}, t.creds.has(capSetgid))
 }
 
 func (t *Task) putIDs(addrs [3]uint64, ids [3]uint32) error {
