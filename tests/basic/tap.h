@@ -20,42 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* tap_watchdog_secs is the watchdog's time: TAP_WATCHDOG seconds when set
- * (slow emulated machines), else 10. */
-static inline unsigned tap_watchdog_secs(void)
-{
-	const char *v = getenv("TAP_WATCHDOG");
-	int n = v ? atoi(v) : 0;
-	return n > 0 ? (unsigned)n : 10;
-}
+#include "../include/tap_common.h"
 
 static int tap_n, tap_failed;
-
-/* tap_errname spells an errno as <errno.h> does. */
-static __attribute__((unused)) const char *tap_errname(int e)
-{
-	static char buf[24];
-	switch (e) {
-	case 0: return "0";
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case EINTR: return "EINTR";
-	case EBADF: return "EBADF";
-	case EAGAIN: return "EAGAIN";
-	case ENOMEM: return "ENOMEM";
-	case EACCES: return "EACCES";
-	case EFAULT: return "EFAULT";
-	case EEXIST: return "EEXIST";
-	case EINVAL: return "EINVAL";
-	case ENOTTY: return "ENOTTY";
-	case ESPIPE: return "ESPIPE";
-	case EPIPE: return "EPIPE";
-	case ERANGE: return "ERANGE";
-	case ENAMETOOLONG: return "ENAMETOOLONG";
-	case ENOSYS: return "ENOSYS";
-	default: snprintf(buf, sizeof buf, "errno%d", e); return buf;
-	}
-}
 
 /* tap_report prints one result line. */
 static void tap_report(int pass, const char *got, const char *want,

@@ -24,59 +24,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* tap_watchdog_secs is the watchdog's time: TAP_WATCHDOG seconds when set
- * (slow emulated machines), else 10. */
-static inline unsigned tap_watchdog_secs(void)
-{
-	const char *v = getenv("TAP_WATCHDOG");
-	int n = v ? atoi(v) : 0;
-	return n > 0 ? (unsigned)n : 10;
-}
+#include "../include/tap_common.h"
 
 static int tap_n, tap_failed, tap_passed;
-
-/* tap_errname names an errno the way <errno.h> spells it. */
-static __attribute__((unused)) const char *tap_errname(int e)
-{
-	static char buf[24];
-	switch (e) {
-	case 0: return "0";
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case ESRCH: return "ESRCH";
-	case EINTR: return "EINTR";
-	case EIO: return "EIO";
-	case ENXIO: return "ENXIO";
-	case E2BIG: return "E2BIG";
-	case ENOEXEC: return "ENOEXEC";
-	case EBADF: return "EBADF";
-	case ECHILD: return "ECHILD";
-	case EAGAIN: return "EAGAIN";
-	case ENOMEM: return "ENOMEM";
-	case EACCES: return "EACCES";
-	case EFAULT: return "EFAULT";
-	case EBUSY: return "EBUSY";
-	case EEXIST: return "EEXIST";
-	case ENODEV: return "ENODEV";
-	case ENOTDIR: return "ENOTDIR";
-	case EISDIR: return "EISDIR";
-	case EINVAL: return "EINVAL";
-	case EMFILE: return "EMFILE";
-	case ENOTTY: return "ENOTTY";
-	case EFBIG: return "EFBIG";
-	case ESPIPE: return "ESPIPE";
-	case EPIPE: return "EPIPE";
-	case ERANGE: return "ERANGE";
-	case EDEADLK: return "EDEADLK";
-	case ENAMETOOLONG: return "ENAMETOOLONG";
-	case ENOSYS: return "ENOSYS";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case EOWNERDEAD: return "EOWNERDEAD";
-	case ENOTRECOVERABLE: return "ENOTRECOVERABLE";
-	default: snprintf(buf, sizeof buf, "errno%d", e); return buf;
-	}
-}
 
 /* tap_report prints one result line; got/want may be NULL on success. */
 static __attribute__((unused)) void tap_report(int pass, const char *got, const char *want,

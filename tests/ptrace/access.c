@@ -34,7 +34,7 @@ static int attach_as(uid_t ru, uid_t eu, uid_t su, gid_t g, pid_t target, long r
 
 static void check_code(int got, int want, const char *name)
 {
-	ok(got == want, name, "got %s want %s", got > 99 ? "helper-failure" : errname(got), errname(want));
+	ok(got == want, name, "got %s want %s", got > 99 ? "helper-failure" : tap_errname(got), tap_errname(want));
 }
 
 int main(void)

@@ -156,7 +156,7 @@ static const char *result(long nr, long ret)
 {
 	static char buf[64];
 	if (ret < 0 && ret >= -4095) {
-		snprintf(buf, sizeof buf, "-1 %s", errname((int)-ret));
+		snprintf(buf, sizeof buf, "-1 %s", tap_errname((int)-ret));
 		return buf;
 	}
 	switch (nr) {

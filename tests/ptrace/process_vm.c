@@ -100,7 +100,7 @@ int main(void)
 	}
 	int st = wait_pid(t);
 	ok(WEXITSTATUS(st) == EPERM, "an unprivileged caller reading a root process gets EPERM", "got %s",
-	   errname(WEXITSTATUS(st)));
+	   tap_errname(WEXITSTATUS(st)));
 
 	pt(PTRACE_CONT, c, 0, 0);
 	check_status(wait_pid(c), EXITED(0), "the target sees the written words");

@@ -86,7 +86,7 @@ int main(void)
 	}
 	st = wait_pid(t);
 	ok(WEXITSTATUS(st) == EACCES, "an unprivileged process cannot open a root process's mem: EACCES",
-	   "got %s", errname(WEXITSTATUS(st)));
+	   "got %s", tap_errname(WEXITSTATUS(st)));
 	fd = open_mem(victim, O_RDONLY);
 	check_eq(fd >= 0, 1, "root opens an untraced process's mem (CAP_SYS_PTRACE)");
 	w = 0;

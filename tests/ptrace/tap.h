@@ -40,14 +40,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
-/* tap_watchdog_secs is the watchdog's time: TAP_WATCHDOG seconds when set
- * (slow emulated machines), else 10. */
-static inline unsigned tap_watchdog_secs(void)
-{
-	const char *v = getenv("TAP_WATCHDOG");
-	int n = v ? atoi(v) : 0;
-	return n > 0 ? (unsigned)n : 10;
-}
+#include "../include/tap_common.h"
 
 /* Values from include/uapi/linux/ptrace.h and wait.h, for libcs that lack them. */
 #ifndef __WALL
@@ -215,43 +208,20 @@ static inline void check_hex(unsigned long long got, unsigned long long want, co
 	ok(got == want, name, "got %#llx want %#llx", got, want);
 }
 
-/* errname names an errno value the same way under every libc. */
-static inline const char *errname(int e)
-{
-	static const struct {
-		int e;
-		const char *n;
-	} names[] = {
-		{0, "0"}, {EPERM, "EPERM"}, {ENOENT, "ENOENT"}, {ESRCH, "ESRCH"}, {EINTR, "EINTR"},
-		{EIO, "EIO"}, {E2BIG, "E2BIG"}, {ECHILD, "ECHILD"}, {EAGAIN, "EAGAIN"},
-		{ENOMEM, "ENOMEM"}, {EACCES, "EACCES"}, {EFAULT, "EFAULT"}, {EBUSY, "EBUSY"},
-		{EINVAL, "EINVAL"}, {ENOSYS, "ENOSYS"}, {EBADF, "EBADF"}, {ENODEV, "ENODEV"},
-		{ENOTTY, "ENOTTY"}, {ESPIPE, "ESPIPE"}, {EEXIST, "EEXIST"}, {ENOTDIR, "ENOTDIR"},
-		{EISDIR, "EISDIR"}, {EMFILE, "EMFILE"}, {ERANGE, "ERANGE"}, {EOPNOTSUPP, "EOPNOTSUPP"},
-		{EPIPE, "EPIPE"}, {ETIMEDOUT, "ETIMEDOUT"}, {ENOEXEC, "ENOEXEC"}, {EXDEV, "EXDEV"},
-	};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (names[i].e == e)
-			return names[i].n;
-	static char buf[16];
-	snprintf(buf, sizeof buf, "errno%d", e);
-	return buf;
-}
-
 /* check_err reports that a call returned -1 with errno want; call it right
  * after the call so that errno is still the call's. */
 static inline void check_err(long ret, int want, const char *name)
 {
 	int e = errno;
 	ok(ret == -1 && e == want, name, "got ret=%ld errno=%s want errno=%s", ret,
-	   ret == -1 ? errname(e) : "none", errname(want));
+	   ret == -1 ? tap_errname(e) : "none", tap_errname(want));
 }
 
 /* check_ok reports that a call returned 0 (or any non-negative value). */
 static inline void check_ok(long ret, const char *name)
 {
 	int e = errno;
-	ok(ret >= 0, name, "got ret=%ld errno=%s want success", ret, ret == -1 ? errname(e) : "none");
+	ok(ret >= 0, name, "got ret=%ld errno=%s want success", ret, ret == -1 ? tap_errname(e) : "none");
 }
 
 /* skip reports a case that does not run here; it counts as passed. */
@@ -309,7 +279,7 @@ static const char *desc(int st)
 	static int i;
 	char *b = buf[i++ & 3];
 	if (st == -1)
-		snprintf(b, 64, "wait-error(%s)", errname(errno));
+		snprintf(b, 64, "wait-error(%s)", tap_errname(errno));
 	else if (WIFEXITED(st))
 		snprintf(b, 64, "exited(%d)", WEXITSTATUS(st));
 	else if (WIFSIGNALED(st))

@@ -210,7 +210,7 @@ static pid_t spawn_target(unsigned long ptracer, enum tmode mode)
 
 static void check_code(int got, int want, const char *name)
 {
-	ok(got == want, name, "got %s want %s", got < 0 || got > 99 ? "helper-failure" : errname(got), errname(want));
+	ok(got == want, name, "got %s want %s", got < 0 || got > 99 ? "helper-failure" : tap_errname(got), tap_errname(want));
 }
 
 // traceme_under returns the errno of PTRACE_TRACEME in a child of a process
