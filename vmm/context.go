@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bobuhiro11/gokvm/kvm"
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/ringbox/ringbox/arch"
@@ -164,7 +165,8 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 			}
 			return interrupted, nil
 		}
-		v.prepare(&st.Regs, a, a.gen.Load())
+		mode := v.mode
+		v.traceEntered(v.prepare(&st.Regs, a, a.gen.Load()), mode)
 		start := time.Now()
 		c.guestSince.Store(start.UnixNano())
 		errno := v.h.run()
@@ -172,10 +174,12 @@ func (c *context) Switch(as platform.AddressSpace, st *arch.State) (platform.Eve
 		v.stats.guestNanos.Add(uint64(time.Since(start)))
 		v.stats.ioctls.Add(1)
 		v.ranOnce()
+		v.traceExited(errno)
 		res, err := v.decode(errno, &st.Regs)
 		if err != nil {
 			v.stats.exits[platform.ExitOther].Add(1)
 			c.retire(v)
+			c.p.log.Error("vCPU exit not decoded", zap.Int("vcpu", v.id), zap.Error(err), zap.String("trace", v.traceString()))
 			return platform.Event{}, fmt.Errorf("vmm: vCPU %d: %w", v.id, err)
 		}
 		v.stats.exits[res.reason].Add(1)

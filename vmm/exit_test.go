@@ -451,3 +451,36 @@ func TestInterruptedDelivery(t *testing.T) {
 		t.Errorf("event not cancelled: in flight %v, dirty %#x", v.run.eventInFlight(), v.run.kvmDirtyRegs)
 	}
 }
+
+// TestTraceRecorder checks that the flight recorder keeps the last
+// traceLen KVM_RUNs in order and names what each entry and exit was.
+func TestTraceRecorder(t *testing.T) {
+	v, a := newFakeVCPU(t)
+	if s := v.traceString(); strings.Contains(s, "#") {
+		t.Fatalf("empty recorder printed entries: %q", s)
+	}
+	for i := 0; i < traceLen+3; i++ {
+		regs := userTestRegs()
+		mode := v.mode
+		v.traceEntered(v.prepare(&regs, a, 0), mode)
+		guestSyscall(v, &regs)
+		v.traceExited(0)
+		if _, err := v.decode(0, &regs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.run.exitReason = exitShutdown
+	v.traceEntered(pathSysret, modeSyscall)
+	v.traceExited(0)
+	s := v.traceString()
+	lines := strings.Split(s, "\n")
+	if len(lines) != traceLen+1 {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), traceLen+1, s)
+	}
+	if !strings.HasPrefix(lines[1], "  #5 ") || !strings.HasPrefix(lines[traceLen], "  #20 sysret from mode syscall") {
+		t.Errorf("records out of order or misnamed:\n%s", s)
+	}
+	if !strings.Contains(lines[1], "iret from mode syscall") || !strings.Contains(lines[traceLen], "exit 8") {
+		t.Errorf("records lack path or exit:\n%s", s)
+	}
+}

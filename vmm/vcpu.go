@@ -59,6 +59,9 @@ type vcpu struct {
 	// debugOwner is the context whose debug registers are loaded.
 	debugOwner *context
 	loadedDR7  uint64
+	// trace is the flight recorder of the last KVM_RUNs (trace.go).
+	trace    [traceLen]traceEntry
+	traceSeq uint64
 
 	// lastTID is the OS thread that ran the vCPU last. Written by the
 	// holder; read under Platform.mu while the vCPU is idle.
