@@ -180,10 +180,10 @@ func (t *Task) procStatus() string {
 	fmt.Fprintf(&b, "Threads:\t%d\n", threads)
 	fmt.Fprintf(&b, "SigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n", uint64(pend), uint64(shpend), uint64(blk), uint64(ign), uint64(cgt))
 	nnp := 0
-	if t.noNewPrivs {
+	if t.noNewPrivs.Load() {
 		nnp = 1
 	}
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\n", nnp)
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t%d\nSeccomp_filters:\t%d\n", nnp, t.sc.mode.Load(), t.sc.filterCount())
 	return b.String()
 }
 

@@ -118,8 +118,9 @@ func (t *Task) applyResume(r ptraceResume) {
 
 // ptraceEvent stops the task at a PTRACE_EVENT_* if the tracer asked for
 // it with option, after storing msg for PTRACE_GETEVENTMSG (Linux:
-// include/linux/ptrace.h:ptrace_event()).
-func (t *Task) ptraceEvent(event int, option uint32, msg uint64) {
+// include/linux/ptrace.h:ptrace_event()). It reports whether the tracer
+// asked for the event.
+func (t *Task) ptraceEvent(event int, option uint32, msg uint64) bool {
 	k := t.k
 	k.mu.Lock()
 	enabled := t.pt.tracer != nil && t.pt.options&option != 0
@@ -128,12 +129,13 @@ func (t *Task) ptraceEvent(event int, option uint32, msg uint64) {
 	}
 	k.mu.Unlock()
 	if !enabled {
-		return
+		return false
 	}
 	r, ok := t.ptraceStop(StopEvent, int(unix.SIGTRAP)|event<<8, nil)
 	if ok {
 		t.applyResume(r)
 	}
+	return true
 }
 
 // ptraceTrapStop is the PTRACE_EVENT_STOP a seized tracee enters for

@@ -49,6 +49,8 @@ const (
 	prGetKeepcaps       = 7
 	prSetKeepcaps       = 8
 	prSetVMA            = 0x53564d41
+	prGetSeccomp        = 21
+	prSetSeccomp        = 22
 )
 
 // sysPrctl implements prctl(2) for the options programs of the process
@@ -104,13 +106,13 @@ func sysPrctl(t *Task, a *syscallArgs) (uint64, error) {
 		if a.u(1) != 1 || a.u(2) != 0 || a.u(3) != 0 || a.u(4) != 0 {
 			return 0, unix.EINVAL
 		}
-		t.noNewPrivs = true
+		t.noNewPrivs.Store(true)
 		return 0, nil
 	case prGetNoNewPrivs:
 		if a.u(1) != 0 || a.u(2) != 0 || a.u(3) != 0 || a.u(4) != 0 {
 			return 0, unix.EINVAL
 		}
-		if t.noNewPrivs {
+		if t.noNewPrivs.Load() {
 			return 1, nil
 		}
 		return 0, nil
@@ -127,6 +129,18 @@ func sysPrctl(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, nil
 	case prSetPtracer:
 		return 0, t.setPtracer(int64(a.u(1)))
+	case prGetSeccomp:
+		return uint64(t.sc.mode.Load()), nil
+	case prSetSeccomp:
+		// kernel/seccomp.c:prctl_set_seccomp(): the modes map to the
+		// operations of seccomp(2), with no flags.
+		switch a.u(1) {
+		case seccompModeStrict:
+			return t.seccompSetMode(seccompSetModeStrict, 0, 0)
+		case seccompModeFilter:
+			return t.seccompSetMode(seccompSetModeFilter, 0, a.u(2))
+		}
+		return 0, unix.EINVAL
 	case prCapbsetRead:
 		if a.u(1) > 40 {
 			return 0, unix.EINVAL

@@ -101,6 +101,9 @@ func (t *Task) ptraceAttach(pid int32, seize bool, addr, data uint64) error {
 		if data&^uint64(ptraceOptionsMask) != 0 {
 			return unix.EIO
 		}
+		if err := t.checkPtraceOptions(data); err != nil {
+			return err
+		}
 	}
 	target := t.k.taskByTID(pid)
 	if target == nil {
@@ -297,6 +300,9 @@ func (t *Task) ptraceRequest(target *Task, req int, addr, data uint64) (uint64, 
 		if data&^uint64(ptraceOptionsMask) != 0 {
 			return 0, unix.EINVAL
 		}
+		if err := t.checkPtraceOptions(data); err != nil {
+			return 0, err
+		}
 		t.k.mu.Lock()
 		target.pt.options = uint32(data)
 		t.k.mu.Unlock()
@@ -347,6 +353,10 @@ func (t *Task) ptraceRequest(target *Task, req int, addr, data uint64) (uint64, 
 		return t.archPrctl(&target.st.Regs, int(data), addr)
 	case unix.PTRACE_GET_SYSCALL_INFO:
 		return t.ptraceGetSyscallInfo(target, addr, data)
+	case unix.PTRACE_SECCOMP_GET_FILTER:
+		return t.seccompGetFilter(target, addr, data)
+	case unix.PTRACE_SECCOMP_GET_METADATA:
+		return t.seccompGetMetadata(target, addr, data)
 	}
 	return 0, unix.EIO
 }
@@ -483,13 +493,21 @@ func (t *Task) ptraceGetSyscallInfo(target *Task, size, data uint64) (uint64, er
 	}
 	t.k.mu.Unlock()
 	op := uint8(unix.PTRACE_SYSCALL_INFO_NONE)
+	var retData uint32
+	t.k.mu.Lock()
+	if s := target.pt.stop; s != nil && s.code == int(unix.SIGTRAP)|unix.PTRACE_EVENT_SECCOMP<<8 {
+		// kernel/ptrace.c:ptrace_get_syscall_info_seccomp(): the
+		// event message is the filter's SECCOMP_RET_DATA.
+		op, retData = unix.PTRACE_SYSCALL_INFO_SECCOMP, uint32(target.pt.eventMsg)
+	}
+	t.k.mu.Unlock()
 	switch kind {
 	case StopSyscallEnter:
 		op = unix.PTRACE_SYSCALL_INFO_ENTRY
 	case StopSyscallExit:
 		op = unix.PTRACE_SYSCALL_INFO_EXIT
 	}
-	info := arch.NewSyscallInfo(op, &target.st.Regs, 0)
+	info := arch.NewSyscallInfo(op, &target.st.Regs, retData)
 	b := info.Encode()
 	full := uint64(info.Size())
 	n := min(size, full, uint64(len(b)))

@@ -240,8 +240,11 @@ type Task struct {
 	// pdeathSignal is PR_SET_PDEATHSIG's signal.
 	pdeathSignal atomic.Int32
 
-	// noNewPrivs is PR_SET_NO_NEW_PRIVS. Task goroutine only.
-	noNewPrivs bool
+	// noNewPrivs is PR_SET_NO_NEW_PRIVS; set by the task itself or by a
+	// sibling's SECCOMP_FILTER_FLAG_TSYNC.
+	noNewPrivs atomic.Bool
+	// sc is the task's seccomp state (task_seccomp.go).
+	sc seccompState
 	// keepCaps is PR_SET_KEEPCAPS. Task goroutine only.
 	keepCaps bool
 	// schedPolicy and schedPrio are sched_setscheduler's policy and

@@ -225,7 +225,8 @@ func (t *Task) clone(ca cloneArgs) (uint64, error) {
 	nt.creds = t.creds
 	nt.creds.Groups = append([]uint32(nil), t.creds.Groups...)
 	nt.name = t.name
-	nt.noNewPrivs = t.noNewPrivs
+	nt.noNewPrivs.Store(t.noNewPrivs.Load())
+	t.sc.inheritTo(&nt.sc)
 	t.rseqFork(nt, f)
 	// The scheduling policy is inherited unless SCHED_RESET_ON_FORK.
 	if p := t.schedPolicy.Load(); p&schedResetOnFork == 0 {

@@ -221,6 +221,15 @@ func (t *Task) forceSignal(sig unix.Signal, code int32, addr uint64) taskRunStat
 		t.tg.exitGroup(ExitStatus{Signal: unix.SIGKILL})
 		return exiting{}
 	}
+	t.forceSignalInfo(info)
+	return deliverSignals{}
+}
+
+// forceSignalInfo queues info for the task as forceSignal does: the
+// signal is unblocked, and its action reset to the default if it was
+// ignored or blocked.
+func (t *Task) forceSignalInfo(info *arch.SignalInfo) {
+	sig := unix.Signal(info.Signo)
 	h := t.sigLock()
 	a := &h.actions[sig-1]
 	if a.Handler == sigIGN || t.sigMask.Has(sig) {
@@ -229,7 +238,6 @@ func (t *Task) forceSignal(sig unix.Signal, code int32, addr uint64) taskRunStat
 	}
 	t.pending.add(info)
 	h.mu.Unlock()
-	return deliverSignals{}
 }
 
 // dequeueSignalLocked takes the next deliverable signal, thread-directed

@@ -110,6 +110,12 @@ func (t *Task) doSyscall() taskRunState {
 			}
 		}
 	}
+	switch t.seccompEnter() {
+	case seccompSkip:
+		return t.syscallExitWork()
+	case seccompKill:
+		return exiting{}
+	}
 	nr := r.OrigRax
 	if nr == ^uint64(0) {
 		// The tracer cancelled the call: RAX keeps its value.

@@ -474,8 +474,8 @@ func TestTraceRecorder(t *testing.T) {
 	v.traceExited(0)
 	s := v.traceString()
 	lines := strings.Split(s, "\n")
-	if len(lines) != traceLen+1 {
-		t.Fatalf("%d lines, want %d:\n%s", len(lines), traceLen+1, s)
+	if len(lines) != traceLen+2 || !strings.HasPrefix(lines[traceLen+1], "  page walk through CR3") {
+		t.Fatalf("%d lines, want %d and a page walk last:\n%s", len(lines), traceLen+2, s)
 	}
 	if !strings.HasPrefix(lines[1], "  #5 ") || !strings.HasPrefix(lines[traceLen], "  #20 sysret from mode syscall") {
 		t.Errorf("records out of order or misnamed:\n%s", s)

@@ -31,6 +31,9 @@ type traceEntry struct {
 	cplAfter uint16
 	evAfter  [4]byte
 	evVector uint8
+	// rcx and rax after the exit: at a syscall exit, the user's RIP and
+	// the system call number.
+	rcx, rax uint64
 }
 
 var pathNames = [...]string{"sysret", "resume", "iret", "iret+flush"}
@@ -66,6 +69,7 @@ func (v *vcpu) traceExited(errno unix.Errno) {
 	t.errno, t.exit = errno, run.exitReason
 	t.ripAfter, t.cplAfter = run.regs.RIP, run.sregs.CS.Selector&3
 	t.evAfter, t.evVector = run.eventBytes(), run.events[1]
+	t.rcx, t.rax = run.regs.RCX, run.regs.RAX
 }
 
 // traceString formats the recorder, oldest first.
@@ -78,9 +82,39 @@ func (v *vcpu) traceString() string {
 	}
 	for seq := first; seq <= v.traceSeq; seq++ {
 		t := &v.trace[seq%traceLen]
-		fmt.Fprintf(&b, "\n  #%d %s from mode %s: RIP %#x RSP %#x RFLAGS %#x CR3 %#x dirty %#x events %v -> errno %d exit %d, RIP %#x CPL %d events %v vector %d",
+		fmt.Fprintf(&b, "\n  #%d %s from mode %s: RIP %#x RSP %#x RFLAGS %#x CR3 %#x dirty %#x events %v -> errno %d exit %d, RIP %#x CPL %d events %v vector %d RCX %#x RAX %#x",
 			t.seq, t.path, t.mode, t.rip, t.rsp, t.rflags, t.cr3, t.dirty, t.evBefore,
-			int(t.errno), t.exit, t.ripAfter, t.cplAfter, t.evAfter, t.evVector)
+			int(t.errno), t.exit, t.ripAfter, t.cplAfter, t.evAfter, t.evVector, t.rcx, t.rax)
+	}
+	if v.traceSeq > 0 {
+		last := &v.trace[v.traceSeq%traceLen]
+		b.WriteString(v.walkString(last.cr3, last.rsp, last.rcx))
+	}
+	return b.String()
+}
+
+// walkString translates, through the page tables at cr3, the addresses
+// the CPU needs to take an exception from ring 3 (IDT, GDT and TSS, the
+// ring-0 and IST stacks, the trap code) and the user's RSP and RIP: after
+// a triple fault, a missing one is the culprit.
+func (v *vcpu) walkString(cr3, userRSP, userRIP uint64) string {
+	if v.p == nil || v.p.mf == nil || cr3 == 0 || cr3 >= v.p.mf.Size() {
+		return ""
+	}
+	pt := &pageTables{mf: v.p.mf, root: cr3}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n  page walk through CR3 %#x:", cr3)
+	base := cpuBlockVA(v.id)
+	addrs := []struct {
+		name string
+		va   uint64
+	}{
+		{"code", CodeVA}, {"IDT", IDTVA}, {"GDT", base + gdtOffset}, {"TSS", base + tssOffset},
+		{"RSP0", StackTop(v.id) - 8}, {"IST1", ISTTop(v.id, 1) - 8}, {"IST2", ISTTop(v.id, 2) - 8},
+		{"IST3", ISTTop(v.id, 3) - 8}, {"user RSP", userRSP}, {"user RIP", userRIP},
+	}
+	for _, a := range addrs {
+		fmt.Fprintf(&b, " %s %#x=%#x", a.name, a.va, pt.lookup(a.va))
 	}
 	return b.String()
 }
