@@ -43,12 +43,6 @@ func adjust(suite string, p *program) {
 		// The host has no YAMA, so its cases SKIP natively and run in
 		// the sandbox (default scope 1): only the status is compared.
 		p.statusOnly = true
-	case "seccomp_event":
-		// seccomp-bpf is not implemented in ringbox yet (README:
-		// Limits): the program reports its cases as skipped, natively
-		// and in the sandbox alike.
-		p.env = append(p.env, "RINGBOX_NO_SECCOMP=1")
-		p.flags = []string{"--ptrace-scope", "0"}
 	default:
 		// The native oracle has no YAMA, which is scope 0 ("classic");
 		// the sandbox's default is 1.

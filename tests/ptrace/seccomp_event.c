@@ -75,6 +75,13 @@ static const char *names[] = {
 	"without a tracer it fails with ENOSYS",
 	"the syscall-enter-stop comes first (Linux >= 4.8)",
 	"then the seccomp stop",
+	"PTRACE_SECCOMP_GET_FILTER of filter 0 returns its length",
+	"it copies the instructions as installed",
+	"a filter index past the last ENOENT",
+	"GET_FILTER on a tracee without filters EINVAL",
+	"PTRACE_SECCOMP_GET_METADATA returns its size, flags 0",
+	"PTRACE_O_SUSPEND_SECCOMP: the filter does not run",
+	"PTRACE_O_SUSPEND_SECCOMP at PTRACE_SEIZE is accepted for root",
 };
 
 int main(void)
@@ -151,6 +158,41 @@ int main(void)
 	check_status(st, STOPPED(SIGTRAP | 0x80), names[9]);
 	pt(PTRACE_SYSCALL, c, 0, 0);
 	check_status(wait_pid(c), EVENT_STATUS(PTRACE_EVENT_SECCOMP), names[10]);
+
+	// Reading the filter back (CAP_SYS_ADMIN, which root has): index
+	// 0 is the oldest filter (kernel/seccomp.c:get_nth_filter()).
+	struct filter got[8];
+	memset(got, 0xee, sizeof got);
+	check_eq(pt(PTRACE_SECCOMP_GET_FILTER, c, 0, 0), 4, names[11]);
+	long n = pt(PTRACE_SECCOMP_GET_FILTER, c, 0, (unsigned long)got);
+	ok(n == 4 && got[1].code == BPF_JEQ_K && got[1].k == SYS_getppid && got[2].k == (RET_TRACE | 0x42) &&
+		   got[4].code == 0xeeee,
+	   names[12], "got n=%ld code1=%#x k2=%#x", n, got[1].code, got[2].k);
+	check_err(pt(PTRACE_SECCOMP_GET_FILTER, c, 1, 0), ENOENT, names[13]);
+	unsigned long long md[2] = {0, 0xff};
+	n = pt(PTRACE_SECCOMP_GET_METADATA, c, sizeof md, (unsigned long)md);
+	ok(n == 16 && md[0] == 0 && md[1] == 0, names[15], "got n=%ld flags=%#llx", n, md[1]);
+	kill_reap(c);
+
+	c = spawn_traceme(NULL, NULL);
+	check_err(pt(PTRACE_SECCOMP_GET_FILTER, c, 0, 0), EINVAL, names[14]);
+	kill_reap(c);
+
+	c = spawn_traceme(t_getppid, NULL);
+	pt(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACESECCOMP | PTRACE_O_SUSPEND_SECCOMP);
+	pt(PTRACE_CONT, c, 0, 0);
+	wait_pid(c);
+	pt(PTRACE_CONT, c, 0, 0);
+	check_status(wait_pid(c), EXITED(0), names[16]);
+
+	c = xfork();
+	if (c == 0) {
+		kill(getpid(), SIGSTOP);
+		_exit(0);
+	}
+	waitpid(c, &st, WUNTRACED);
+	long r2 = pt(PTRACE_SEIZE, c, 0, PTRACE_O_SUSPEND_SECCOMP);
+	check_eq(r2, 0, names[17]);
 	kill_reap(c);
 
 	return tap_done();
