@@ -107,3 +107,24 @@ func (t *Task) wakeInterrupt() {
 	}
 	t.ctx.Interrupt()
 }
+
+// BlockKillable waits until ch is readable or closed, or the task is
+// killed; other signals do not end the wait (Linux: TASK_KILLABLE).
+func (t *Task) BlockKillable(ch <-chan struct{}) error {
+	start := time.Now()
+	t.blocking.Store(true)
+	defer func() {
+		t.blocking.Store(false)
+		t.blockedSince += time.Since(start)
+	}()
+	for {
+		if t.killed.Load() {
+			return ErrInterrupted
+		}
+		select {
+		case <-ch:
+			return nil
+		case <-t.interruptCh:
+		}
+	}
+}

@@ -358,6 +358,7 @@ func (t *Task) sendKill() {
 
 // release frees the task's resources.
 func (t *Task) release() {
+	t.sc.release()
 	if t.mm != nil {
 		t.mm.decUsers()
 		t.mm = nil

@@ -3,6 +3,7 @@ package kernel
 import (
 	"encoding/binary"
 	"errors"
+	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -57,6 +58,29 @@ type seccompFilter struct {
 	// pathInsns is the chain's instruction count as Linux limits it
 	// (seccomp.MaxPathInstructions).
 	pathInsns int
+	// notify is the user-notification state of a filter installed with
+	// a listener, or nil.
+	notify *seccompNotify
+	// users counts the tasks whose chain includes the filter; a
+	// listener reports POLLHUP at zero.
+	users atomic.Int64
+}
+
+// adopt counts a new task using the chain from f.
+func (f *seccompFilter) adopt() {
+	for ; f != nil; f = f.prev {
+		f.users.Add(1)
+	}
+}
+
+// drop ends a task's use of the chain from f and wakes the listeners of
+// filters nobody uses any more (Linux: __seccomp_filter_orphan()).
+func (f *seccompFilter) drop() {
+	for ; f != nil; f = f.prev {
+		if f.users.Add(-1) == 0 && f.notify != nil {
+			f.notify.q.Notify()
+		}
+	}
 }
 
 // isAncestorOf reports whether f is c or one of the filters c was built
@@ -80,13 +104,45 @@ func (f *seccompFilter) isAncestorOf(c *seccompFilter) bool {
 type seccompState struct {
 	mode   atomic.Int32
 	filter atomic.Pointer[seccompFilter]
+	// mu serializes changes of filter with release; released is set
+	// when the task is gone.
+	mu       sync.Mutex
+	released bool
+}
+
+// replace gives the task the chain from f (counting the use) and ends
+// its use of the old one; a released task keeps none.
+func (s *seccompState) replace(f *seccompFilter) {
+	s.mu.Lock()
+	if s.released {
+		s.mu.Unlock()
+		return
+	}
+	f.adopt()
+	old := s.filter.Swap(f)
+	s.mu.Unlock()
+	old.drop()
 }
 
 // inheritTo copies the state into a new task's (kernel/fork.c:
 // copy_seccomp()).
 func (s *seccompState) inheritTo(c *seccompState) {
-	c.filter.Store(s.filter.Load())
+	f := s.filter.Load()
+	f.adopt()
+	c.filter.Store(f)
 	c.mode.Store(s.mode.Load())
+}
+
+// release ends the task's use of its filters, at its exit.
+//
+// Divergence: Linux releases them when the task is reaped
+// (release_task()), so a listener sees POLLHUP only after the wait.
+func (s *seccompState) release() {
+	s.mu.Lock()
+	s.released = true
+	f := s.filter.Swap(nil)
+	s.mu.Unlock()
+	f.drop()
 }
 
 // filterCount returns the number of filters, for /proc/<pid>/status.
@@ -208,11 +264,7 @@ func (t *Task) seccompFilterCall(recheck bool) seccompVerdict {
 		t.forceSignalInfo(info)
 		return seccompSkip
 	case seccomp.RetUserNotif:
-		// TODO(ringbox): user notification (SECCOMP_FILTER_FLAG_NEW_LISTENER)
-		// is not implemented, so no filter has a listener: Linux
-		// fails the call with ENOSYS then.
-		r.Rax = negErrno(unix.ENOSYS)
-		return seccompSkip
+		return t.seccompUserNotif(match, &d)
 	case seccomp.RetTrace:
 		if recheck {
 			return seccompRun
@@ -284,11 +336,32 @@ func (t *Task) seccompSetMode(op int, flags, uargs uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	f := &seccompFilter{prog: prog, log: flags&seccompFlagLog != 0, count: 1, pathInsns: prog.Len()}
+	var listener *seccompListener
 	if flags&seccompFlagNewListener != 0 {
-		// TODO(ringbox): user notification; see seccompFilterCall.
-		return 0, unix.EOPNOTSUPP
+		f.notify = &seccompNotify{killable: flags&seccompFlagWaitKillable != 0}
+		listener = &seccompListener{f: f}
+		listener.initRefs()
+		listener.flags.Store(unix.O_RDWR)
 	}
+	ret, err := t.seccompAttach(f, flags)
+	if err != nil || listener == nil {
+		return ret, err
+	}
+	// The descriptor is installed once the filter is (Linux reserves
+	// the number first: an EMFILE there leaves no filter behind, here
+	// the filter stays; a corner a program cannot rely on).
+	fd, err := t.fdt.newFD(listener, 0, true, t.fileLimit())
+	if err != nil {
+		listener.DecRef()
+		return 0, err
+	}
+	return uint64(fd), nil
+}
 
+// seccompAttach installs f on the task, and with TSYNC on its whole
+// thread group (kernel/seccomp.c:seccomp_attach_filter()).
+func (t *Task) seccompAttach(f *seccompFilter, flags uint64) (uint64, error) {
 	tg := t.tg
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
@@ -296,7 +369,15 @@ func (t *Task) seccompSetMode(op int, flags, uargs uint64) (uint64, error) {
 		return 0, unix.EINVAL
 	}
 	prev := t.sc.filter.Load()
-	f := &seccompFilter{prog: prog, prev: prev, log: flags&seccompFlagLog != 0, count: 1, pathInsns: prog.Len()}
+	if f.notify != nil {
+		// One listener per chain (has_duplicate_listener()).
+		for p := prev; p != nil; p = p.prev {
+			if p.notify != nil {
+				return 0, unix.EBUSY
+			}
+		}
+	}
+	f.prev = prev
 	if prev != nil {
 		f.count += prev.count
 		f.pathInsns += prev.pathInsns + seccomp.PathPenalty
@@ -321,7 +402,7 @@ func (t *Task) seccompSetMode(op int, flags, uargs uint64) (uint64, error) {
 			return uint64(o.tid), nil
 		}
 	}
-	t.sc.filter.Store(f)
+	t.sc.replace(f)
 	t.sc.mode.Store(seccompModeFilter)
 	if flags&seccompFlagTsync != 0 {
 		// kernel/seccomp.c:seccomp_sync_threads().
@@ -330,7 +411,7 @@ func (t *Task) seccompSetMode(op int, flags, uargs uint64) (uint64, error) {
 			if o == t || o.killed.Load() {
 				continue
 			}
-			o.sc.filter.Store(f)
+			o.sc.replace(f)
 			if nnp {
 				o.noNewPrivs.Store(true)
 			}
@@ -382,12 +463,7 @@ func sysSeccomp(t *Task, a *syscallArgs) (uint64, error) {
 		if err := t.CopyIn(uargs, b[:]); err != nil {
 			return 0, unix.EFAULT
 		}
-		act := binary.LittleEndian.Uint32(b[:])
-		// TODO(ringbox): SECCOMP_RET_USER_NOTIF needs a listener
-		// (SECCOMP_FILTER_FLAG_NEW_LISTENER), which ringbox does not
-		// implement yet; it says so here as a kernel built without
-		// it would, so that libseccomp does not offer it.
-		if !seccomp.KnownAction(act) || act == seccomp.RetUserNotif {
+		if !seccomp.KnownAction(binary.LittleEndian.Uint32(b[:])) {
 			return 0, unix.EOPNOTSUPP
 		}
 		return 0, nil
