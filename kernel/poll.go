@@ -59,7 +59,19 @@ func pollRestartable(t *Task, addr uint64, nfds uint32, timed bool, deadline tim
 // a handler it restarts with the updated timeout (Linux: sys_ppoll(),
 // poll_select_finish()).
 func sysPpoll(t *Task, a *syscallArgs) (uint64, error) {
-	addr, nfds, tsAddr, maskAddr, maskSize := a.u(0), uint32(a.u(1)), a.u(2), a.u(3), a.u(4)
+	addr, nfds := a.u(0), uint32(a.u(1))
+	return waitTimespecMasked(t, a.u(2), a.u(3), a.u(4), func(timed bool, deadline time.Time) (uint64, error) {
+		return doPoll(t, addr, nfds, timed, deadline)
+	})
+}
+
+// waitTimespecMasked is the part ppoll(2) and pselect6(2) share: the
+// timespec timeout at tsAddr (0: wait forever; EINVAL when malformed),
+// the signal mask at maskAddr (0: none) in force during wait, and the
+// time left written back unless the timeout was zero. A restart whose
+// time left cannot be stored would wait the whole time again, so it
+// becomes EINTR (Linux: poll_select_finish()).
+func waitTimespecMasked(t *Task, tsAddr, maskAddr, maskSize uint64, wait func(timed bool, deadline time.Time) (uint64, error)) (uint64, error) {
 	timed := tsAddr != 0
 	var deadline time.Time
 	// A zero timeout is not written back (Linux: poll_select_finish()).
@@ -82,15 +94,12 @@ func sysPpoll(t *Task, a *syscallArgs) (uint64, error) {
 		}
 		t.setWaitSigMask(mask)
 	}
-	n, err := doPoll(t, addr, nfds, timed, deadline)
+	n, err := wait(timed, deadline)
 	if maskAddr != 0 {
 		t.endWaitSigMask(err == ERESTARTNOHAND)
 	}
 	if timed && !zeroTimeout {
 		if cerr := t.copyOutTimeLeft(tsAddr, deadline); cerr != nil && err == ERESTARTNOHAND {
-			// The time left cannot be stored, so a restart would
-			// wait the whole time again: EINTR instead (Linux:
-			// poll_select_finish()).
 			return 0, unix.EINTR
 		}
 	}

@@ -78,38 +78,10 @@ func sysPselect6(t *Task, a *syscallArgs) (uint64, error) {
 		}
 		maskAddr, maskSize = binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:])
 	}
-	tsAddr := a.u(4)
-	timed := tsAddr != 0
-	var deadline time.Time
-	zero := false
-	if timed {
-		ts, err := t.copyInTimespec(tsAddr)
-		if err != nil {
-			return 0, err
-		}
-		if ts.Sec < 0 || ts.Nsec < 0 || ts.Nsec >= 1e9 {
-			return 0, unix.EINVAL
-		}
-		deadline = timespecDeadline(ts)
-		zero = ts.Sec == 0 && ts.Nsec == 0
-	}
-	if maskAddr != 0 {
-		mask, err := t.copyInSigset(maskAddr, maskSize)
-		if err != nil {
-			return 0, err
-		}
-		t.setWaitSigMask(mask)
-	}
-	n, err := doSelect(t, a.int(0), a.u(1), a.u(2), a.u(3), timed, deadline)
-	if maskAddr != 0 {
-		t.endWaitSigMask(err == ERESTARTNOHAND)
-	}
-	if timed && !zero {
-		if cerr := t.copyOutTimeLeft(tsAddr, deadline); cerr != nil && err == ERESTARTNOHAND {
-			return 0, unix.EINTR
-		}
-	}
-	return n, err
+	n, in, out, ex := a.int(0), a.u(1), a.u(2), a.u(3)
+	return waitTimespecMasked(t, a.u(4), maskAddr, maskSize, func(timed bool, deadline time.Time) (uint64, error) {
+		return doSelect(t, n, in, out, ex, timed, deadline)
+	})
 }
 
 // doSelect implements the common part of select and pselect6 (Linux:
