@@ -87,8 +87,14 @@ func (v *vcpu) traceString() string {
 			int(t.errno), t.exit, t.ripAfter, t.cplAfter, t.evAfter, t.evVector, t.rcx, t.rax)
 	}
 	if v.traceSeq > 0 {
+		// The user's RIP is RCX at the last syscall exit (an exit
+		// that failed leaves RCX reset).
 		last := &v.trace[v.traceSeq%traceLen]
-		b.WriteString(v.walkString(last.cr3, last.rsp, last.rcx))
+		rip := last.rcx
+		if prev := &v.trace[(v.traceSeq-1)%traceLen]; rip == 0 && v.traceSeq > 1 {
+			rip = prev.rcx
+		}
+		b.WriteString(v.walkString(last.cr3, last.rsp, rip))
 	}
 	return b.String()
 }
