@@ -244,7 +244,12 @@ func keepKernelFiles(root, dst string) error {
 		return err
 	}
 	for _, m := range suite.Modules {
-		if err := copyFile(mods[m], filepath.Join(dst, cacheModules, m+".ko")); err != nil {
+		to := filepath.Join(dst, cacheModules, m+".ko")
+		copyFn := copyFile
+		if strings.HasSuffix(mods[m], ".xz") {
+			copyFn = unxzFile
+		}
+		if err := copyFn(mods[m], to); err != nil {
 			return err
 		}
 	}
@@ -276,15 +281,16 @@ func findModuleDir(root, release string) (string, error) {
 	return "", fmt.Errorf("no lib/modules/%s in the package", release)
 }
 
-// findModules finds each named module (file <name>.ko; the kernel spells
-// the module name with '_' where the file has '-', and either is accepted)
-// under dir. Compressed modules are refused: testvm has no decompressor and
-// the Debian 12 kernel ships plain .ko files.
+// findModules finds each named module (file <name>.ko, or <name>.ko.xz as
+// newer Debian kernels ship them; the kernel spells the module name with
+// '_' where the file has '-', and either is accepted) under dir.
 func findModules(dir string, names []string) (map[string]string, error) {
 	want := make(map[string]string)
 	for _, n := range names {
-		want[n+".ko"] = n
-		want[strings.ReplaceAll(n, "-", "_")+".ko"] = n
+		for _, base := range []string{n, strings.ReplaceAll(n, "-", "_")} {
+			want[base+".ko"] = n
+			want[base+".ko.xz"] = n
+		}
 	}
 	found := make(map[string]string)
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -308,6 +314,27 @@ func findModules(dir string, names []string) (map[string]string, error) {
 		}
 	}
 	return found, nil
+}
+
+// unxzFile decompresses the xz file src into dst with xz(1), which testvm
+// already needs for the kernel.
+func unxzFile(src, dst string) error {
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("xz", "-dc", src)
+	cmd.Stdout = out
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("xz -dc %s: %v %s", src, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
 }
 
 // copyFile copies src to dst, creating dst with mode 0644.

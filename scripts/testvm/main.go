@@ -296,6 +296,13 @@ func run(o *options) int {
 		cpu: o.cpu, smp: o.smp, memMiB: o.mem, cmdTimeout: o.cmdTimeout,
 		cmd: o.cmd, extraAppend: o.appendStr,
 	}
+	if major, minor, err := qemuVersion(o.qemu); err != nil {
+		logf("%v; assuming it does not fire hardware breakpoints in nested guests", err)
+		cfg.noHWBreakpoints = true
+	} else if !qemuArmsNestedDR7(major) {
+		logf("QEMU %d.%d does not fire hardware breakpoints in nested guests: the KVM debug-register tests skip (QEMU 10 does: apt-get install -t bookworm-backports qemu-system-x86)", major, minor)
+		cfg.noHWBreakpoints = true
+	}
 	// From here on an interrupt must not leave QEMU behind: runVM kills
 	// it and the deferred clean-up runs.
 	stop := make(chan os.Signal, 1)

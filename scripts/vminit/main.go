@@ -110,6 +110,9 @@ func run() int {
 	if v, ok := suite.CmdlineParam(string(cmdline), "ringbox.full"); ok && v == "1" {
 		env = append(env, "RINGBOX_VM_FULL=1")
 	}
+	if v, ok := suite.CmdlineParam(string(cmdline), suite.ParamNoHWBreakpoints); ok && v == "1" {
+		env = append(env, suite.EnvNoHWBreakpoints+"=1")
+	}
 	if v, ok := suite.CmdlineParam(string(cmdline), suite.ParamTimeout); ok {
 		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
 			logf("%s=%q is not a positive duration; using %s", suite.ParamTimeout, v, timeout)

@@ -62,6 +62,14 @@ const (
 	ParamCmd = "ringbox.cmd"
 	// ParamTimeout is the per-command timeout, in Go duration syntax.
 	ParamTimeout = "ringbox.timeout"
+	// ParamNoHWBreakpoints=1 says that the emulator does not fire
+	// hardware breakpoints in nested guests (QEMU before 10; see
+	// testvm's qemuArmsNestedDR7): init then sets EnvNoHWBreakpoints.
+	ParamNoHWBreakpoints = "ringbox.nohwbp"
+	// EnvNoHWBreakpoints is set for the commands of a VM whose emulator
+	// does not fire hardware breakpoints in nested guests; the tests of
+	// KVM's debug registers skip there.
+	EnvNoHWBreakpoints = "RINGBOX_VM_NO_HWBP"
 )
 
 // Console markers.
