@@ -39,7 +39,7 @@
 //     file. Arguments after `--` form a single command run instead of the
 //     suite (passed on the kernel command line).
 //  4. The initramfs (images/initramfs), then QEMU: `qemu-system-x86_64
-//     -accel tcg -cpu <-cpu> -m <-mem> -smp <-smp> -nographic -nic none -no-reboot
+//     -accel tcg,thread=<-tcg-thread> -cpu <-cpu> -m <-mem> -smp <-smp> -nographic -nic none -no-reboot
 //     -kernel vmlinux|vmlinuz -initrd <cpio> -append "console=ttyS0 panic=-1 quiet random.trust_cpu=on
 //     ringbox.timeout=<-cmdtimeout> [ringbox.cmd=<base64>]"`.
 //
@@ -75,6 +75,9 @@
 //	-cache DIR         kernel cache (default <repo>/.cache/testvm)
 //	-kernel-pkg NAME   boot this kernel package instead of asking apt-cache
 //	-cpu MODEL         QEMU CPU model (default max; `max,-svm` shows a KVM-less failure)
+//	-tcg-thread MODE   single (default) or multi: QEMU's multi-threaded TCG
+//	                   intermittently corrupts the nested guest's state
+//	                   (triple faults; see tcgThreadHelp in qemu.go)
 //	-smp N             vCPUs (default 2)
 //	-mem MiB           guest memory (default 2048)
 //	-timeout D         limit for the VM run, boot included, from QEMU's start (default 25m)
@@ -113,6 +116,7 @@ type options struct {
 	cache       string
 	kernelPkg   string
 	cpu         string
+	tcgThread   string
 	smp         int
 	mem         int
 	timeout     time.Duration
@@ -144,6 +148,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.cache, "cache", "", "kernel cache `DIR` (default <repo>/.cache/testvm)")
 	fs.StringVar(&o.kernelPkg, "kernel-pkg", "", "kernel package `NAME` (default: what linux-image-amd64 depends on)")
 	fs.StringVar(&o.cpu, "cpu", "max", "QEMU CPU `model` (it must offer SVM for kvm-amd)")
+	fs.StringVar(&o.tcgThread, "tcg-thread", "single", tcgThreadHelp)
 	fs.IntVar(&o.smp, "smp", 2, "number of vCPUs")
 	fs.IntVar(&o.mem, "mem", 2048, "guest memory in `MiB`")
 	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "limit for the VM run, from QEMU's start")
@@ -167,6 +172,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-smp %d: want at least 1", o.smp)
 	case o.mem < 256:
 		return nil, fmt.Errorf("-mem %d: want at least 256 MiB", o.mem)
+	case o.tcgThread != "single" && o.tcgThread != "multi":
+		return nil, fmt.Errorf("-tcg-thread %q: want single or multi", o.tcgThread)
 	case o.timeout <= 0 || o.bootTimeout <= 0 || o.cmdTimeout <= 0 || o.goTimeout <= 0:
 		return nil, errors.New("timeouts must be positive")
 	case strings.ContainsAny(o.run, " \t\n"):
@@ -293,7 +300,7 @@ func run(o *options) int {
 	}
 	cfg := vmConfig{
 		qemu: o.qemu, kernel: kernelImage, initrd: initrd,
-		cpu: o.cpu, smp: o.smp, memMiB: o.mem, cmdTimeout: o.cmdTimeout,
+		cpu: o.cpu, tcgThread: o.tcgThread, smp: o.smp, memMiB: o.mem, cmdTimeout: o.cmdTimeout,
 		cmd: o.cmd, extraAppend: o.appendStr,
 	}
 	if major, minor, err := qemuVersion(o.qemu); err != nil {

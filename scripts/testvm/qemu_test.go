@@ -16,14 +16,14 @@ import (
 func TestQemuArgs(t *testing.T) {
 	cfg := vmConfig{
 		qemu: "qemu-system-x86_64", kernel: "/c/vmlinuz", initrd: "/w/initramfs.cpio",
-		cpu: "max", smp: 2, memMiB: 2048, cmdTimeout: 10 * time.Minute,
+		cpu: "max", tcgThread: "single", smp: 2, memMiB: 2048, cmdTimeout: 10 * time.Minute,
 	}
 	got, err := qemuArgs(cfg)
 	if err != nil {
 		t.Fatalf("qemuArgs: %v", err)
 	}
 	want := []string{
-		"-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2",
+		"-accel", "tcg,thread=single", "-cpu", "max", "-m", "2048", "-smp", "2",
 		"-nographic", "-nic", "none", "-no-reboot",
 		"-kernel", "/c/vmlinuz", "-initrd", "/w/initramfs.cpio",
 		"-append", "console=ttyS0 panic=-1 quiet random.trust_cpu=on ringbox.timeout=10m0s",
