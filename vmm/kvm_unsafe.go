@@ -22,21 +22,39 @@ type vcpuHandle struct{ fd int }
 
 // ioctl issues one ioctl and returns its result or errno. The pointer
 // argument stays live for the call (unsafe.Pointer rule 4).
+//
+// Every KVM ioctl but KVM_RUN (vcpuHandle.run, whose EINTR is an exit to
+// decode) is retried on EINTR: the Go runtime signals its threads (SIGURG
+// for preemption), and KVM returns EINTR rather than restarting when a
+// signal is pending, e.g. KVM_CREATE_VM while it registers its MMU
+// notifier; such a call did nothing and may be made again.
 func ioctl(fd int, req uintptr, arg unsafe.Pointer) (uintptr, error) {
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))
-	if errno != 0 {
+	for {
+		// The conversion stays in the call expression (rule 4).
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))
+		switch errno {
+		case 0:
+			return r, nil
+		case unix.EINTR:
+			continue
+		}
 		return r, errno
 	}
-	return r, nil
 }
 
-// ioctlInt issues an ioctl whose argument is an integer.
+// ioctlInt issues an ioctl whose argument is an integer, retrying EINTR
+// as ioctl does.
 func ioctlInt(fd int, req, arg uintptr) (uintptr, error) {
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, arg)
-	if errno != 0 {
+	for {
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, arg)
+		switch errno {
+		case 0:
+			return r, nil
+		case unix.EINTR:
+			continue
+		}
 		return r, errno
 	}
-	return r, nil
 }
 
 // openSystem opens /dev/kvm. Errors wrap the errno (ENOENT: no KVM module
