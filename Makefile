@@ -6,8 +6,8 @@
 #                     nested-KVM test VM
 #   make test-unit    the tests that need neither programs nor a VM
 #   make test-kvm     the KVM suites in the test VM (QEMU TCG with nested SVM):
-#                     platform conformance, vmm tests, tests/basic on kvm
-#   make test-kvm-full every e2e suite on kvm in the test VM
+#                     vmm and platform tests, every e2e suite on kvm
+#   make test-kvm-quick  the same VM run with only tests/basic of the e2e suites
 #   make vm-run CMD='ringbox run --stats -- /tests/bin/basic/hello-glibc'
 #                     one command inside the test VM, by hand
 #   make bench        benchmarks: native vs ringbox on ptrace, and on KVM in
@@ -21,7 +21,7 @@ TESTVM := $(GO) run ./scripts/testvm
 KVM_PKGS := ./vmm/...,./platform/...,./tests/e2e
 KVM_SUITE := tests/kvm.suite
 
-.PHONY: all build test test-unit test-e2e test-kvm test-kvm-full vm-run bench bench-native bench-kvm programs clean
+.PHONY: all build test test-unit test-e2e test-kvm test-kvm-quick vm-run bench bench-native bench-kvm programs clean
 
 all: build
 
@@ -42,13 +42,15 @@ test-unit:
 test-e2e: build programs
 	$(GO) test -count=1 -timeout 20m ./tests/e2e
 
+# Every e2e suite on kvm in the test VM, then smp in a VM whose CPUs run
+# at the same time (tests/kvm-mttcg.suite says why it needs its own).
 test-kvm: programs
-	$(TESTVM) -smp 2 -gotest $(KVM_PKGS) -suite $(KVM_SUITE)
-
-# Every e2e suite on kvm in the test VM (slower, and subject to the
-# emulated guest's intermittent stalls: README, Limits).
-test-kvm-full: programs
 	$(TESTVM) -smp 2 -append ringbox.full=1 -gotest $(KVM_PKGS) -suite $(KVM_SUITE)
+	$(TESTVM) -smp 2 -tcg-thread multi -suite tests/kvm-mttcg.suite
+
+# The quick VM run: the vmm and platform tests and tests/basic on kvm.
+test-kvm-quick: programs
+	$(TESTVM) -smp 2 -gotest $(KVM_PKGS) -suite $(KVM_SUITE)
 
 vm-run: build programs
 	$(TESTVM) -smp 2 -- $(CMD)

@@ -71,6 +71,9 @@ func kernelCmdline(c vmConfig) (string, error) {
 	if c.noHWBreakpoints {
 		parts = append(parts, suite.ParamNoHWBreakpoints+"=1")
 	}
+	if c.tcgThread == "single" {
+		parts = append(parts, suite.ParamSerialCPUs+"=1")
+	}
 	if c.extraAppend != "" {
 		parts = append(parts, c.extraAppend)
 	}

@@ -26,7 +26,7 @@ func TestQemuArgs(t *testing.T) {
 		"-accel", "tcg,thread=single", "-cpu", "max", "-m", "2048", "-smp", "2",
 		"-nographic", "-nic", "none", "-no-reboot",
 		"-kernel", "/c/vmlinuz", "-initrd", "/w/initramfs.cpio",
-		"-append", "console=ttyS0 panic=-1 quiet random.trust_cpu=on ringbox.timeout=10m0s",
+		"-append", "console=ttyS0 panic=-1 quiet random.trust_cpu=on ringbox.timeout=10m0s ringbox.serialcpus=1",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("qemuArgs:\ngot  %q\nwant %q", got, want)

@@ -105,13 +105,16 @@ func run() int {
 	}
 
 	timeout := defaultTimeout
-	// ringbox.full=1 (make test-kvm-full) asks the e2e suites to run
-	// every program on kvm, not only tests/basic.
+	// ringbox.full=1 (make test-kvm) asks the e2e suites to run every
+	// program on kvm, not only tests/basic (make test-kvm-quick).
 	if v, ok := suite.CmdlineParam(string(cmdline), "ringbox.full"); ok && v == "1" {
 		env = append(env, "RINGBOX_VM_FULL=1")
 	}
 	if v, ok := suite.CmdlineParam(string(cmdline), suite.ParamNoHWBreakpoints); ok && v == "1" {
 		env = append(env, suite.EnvNoHWBreakpoints+"=1")
+	}
+	if v, ok := suite.CmdlineParam(string(cmdline), suite.ParamSerialCPUs); ok && v == "1" {
+		env = append(env, suite.EnvSerialCPUs+"=1")
 	}
 	if v, ok := suite.CmdlineParam(string(cmdline), suite.ParamTimeout); ok {
 		if d, err := time.ParseDuration(v); err != nil || d <= 0 {

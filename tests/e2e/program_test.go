@@ -152,16 +152,6 @@ func (p *program) run(t *testing.T, platforms []platformInfo, timeout time.Durat
 				argv = append(argv, "--user", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), "--")
 				argv = append(argv, p.argv()...)
 				got := runCommand(argv, p.env, p.stdin, timeout)
-				// TODO(ringbox): an intermittent triple fault of a vCPU
-				// under the test VM's emulated nested SVM (about 1 run
-				// in 100; restart-glibc, which interrupts blocking calls
-				// with signals, 1 in 4); the root cause is open. Up to
-				// two more runs keep it from failing CI; the log says
-				// each time it happened.
-				for try := 0; try < 2 && knownTripleFault(&got); try++ {
-					t.Logf("KNOWN BUG: vCPU triple fault; running the program again%s", stderrTail(&got))
-					got = runCommand(argv, p.env, p.stdin, timeout)
-				}
 				if err := p.verify(&got); err != nil {
 					t.Errorf("ringbox %s: %v%s", pl.name, err, stderrTail(&got))
 				}
@@ -353,9 +343,4 @@ func describeStatus(status int) string {
 		return "killed by " + unix.SignalName(syscall.Signal(status-128))
 	}
 	return "exit " + strconv.Itoa(status)
-}
-
-// knownTripleFault reports the vmm's triple-fault error in a run's log.
-func knownTripleFault(r *result) bool {
-	return bytes.Contains(r.stderr, []byte("guest shut down (triple fault)"))
 }

@@ -70,6 +70,13 @@ const (
 	// does not fire hardware breakpoints in nested guests; the tests of
 	// KVM's debug registers skip there.
 	EnvNoHWBreakpoints = "RINGBOX_VM_NO_HWBP"
+	// ParamSerialCPUs=1 says that the VM's CPUs take turns on one host
+	// thread (single-threaded TCG): two guest threads never run at the
+	// same instant. Init then sets EnvSerialCPUs.
+	ParamSerialCPUs = "ringbox.serialcpus"
+	// EnvSerialCPUs is set for the commands of such a VM; tests that
+	// prove simultaneous execution skip there.
+	EnvSerialCPUs = "RINGBOX_VM_SERIAL_CPUS"
 )
 
 // Console markers.
