@@ -20,10 +20,12 @@ import (
 //	waitid(P_PIDFD)        pidfdTarget (wait.go calls it)
 //	pidfd_send_signal(2)   sysPidfdSendSignal
 //	poll, epoll            pidFD.Readiness: POLLIN once the group is dead
+//	pidfd_getfd(2)         sysPidfdGetfd
 
 func init() {
 	register(unix.SYS_PIDFD_OPEN, "pidfd_open", sysPidfdOpen, argInt, argHex)
 	register(unix.SYS_PIDFD_SEND_SIGNAL, "pidfd_send_signal", sysPidfdSendSignal, argFD, argInt, argHex, argHex)
+	register(unix.SYS_PIDFD_GETFD, "pidfd_getfd", sysPidfdGetfd, argFD, argInt, argHex)
 }
 
 // pidfdNonblock is PIDFD_NONBLOCK (Linux: include/uapi/linux/pidfd.h),
@@ -322,4 +324,53 @@ func sysPidfdSendSignal(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, nil
 	}
 	return 0, tg.SendSignal(info)
+}
+
+// sysPidfdGetfd implements pidfd_getfd(2): a close-on-exec duplicate of
+// descriptor fd of the pidfd's process, for a caller that may attach to
+// it with ptrace (Linux: kernel/pid.c:pidfd_getfd() and __pidfd_fget()).
+func sysPidfdGetfd(t *Task, a *syscallArgs) (uint64, error) {
+	pidfd, fd := a.int(0), a.int(1)
+	if uint32(a.u(2)) != 0 {
+		return 0, unix.EINVAL
+	}
+	tg, _, err := t.pidfdTarget(pidfd, unix.EBADF)
+	if err != nil {
+		return 0, err
+	}
+	// The pidfd names the group's leader, whose TID is the TGID.
+	target := t.k.taskByTID(tg.tgid)
+	if target == nil || target.tg != tg {
+		return 0, unix.ESRCH
+	}
+	if t.ptraceMayAccess(target, ptraceModeAttach|ptraceModeRealCreds) != nil {
+		return 0, unix.EPERM
+	}
+	ft := target.fdTableRef()
+	if ft == nil {
+		// The leader has exited and dropped its descriptors.
+		return 0, unix.ESRCH
+	}
+	f := ft.get(fd)
+	ft.decRef()
+	if f == nil {
+		return 0, unix.EBADF
+	}
+	nfd, err := t.fdt.newFD(f, 0, true, t.fileLimit())
+	if err != nil {
+		f.DecRef()
+		return 0, err
+	}
+	return uint64(nfd), nil
+}
+
+// fdTableRef returns the task's descriptor table with a reference the
+// caller drops (decRef), or nil once the task has exited.
+func (t *Task) fdTableRef() *FDTable {
+	t.fdtMu.Lock()
+	defer t.fdtMu.Unlock()
+	if t.fdt != nil {
+		t.fdt.IncRef()
+	}
+	return t.fdt
 }

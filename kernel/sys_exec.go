@@ -263,7 +263,10 @@ func (t *Task) execResetState() {
 	c := &t.creds
 	c.CapPermitted, c.CapEffective = 0, 0
 	c.rootCaps()
-	t.fdt = t.fdt.Unshare()
+	nfdt := t.fdt.Unshare()
+	t.fdtMu.Lock()
+	t.fdt = nfdt
+	t.fdtMu.Unlock()
 	t.fdt.CloseOnExec()
 	t.restart = nil
 	t.rseq = rseqState{}

@@ -216,7 +216,10 @@ func sysCloseRange(t *Task, a *syscallArgs) (uint64, error) {
 		return 0, unix.EINVAL
 	}
 	if flags&unix.CLOSE_RANGE_UNSHARE != 0 {
-		t.fdt = t.fdt.Unshare()
+		nfdt := t.fdt.Unshare()
+		t.fdtMu.Lock()
+		t.fdt = nfdt
+		t.fdtMu.Unlock()
 	}
 	t.fdt.removeRange(uint(first), uint(last), flags&unix.CLOSE_RANGE_CLOEXEC != 0)
 	return 0, nil

@@ -168,6 +168,10 @@ type Task struct {
 	mm *MemoryManager
 	// fdt is the file descriptor table.
 	fdt *FDTable
+	// fdtMu guards changes of the fdt pointer (exec, unshare, exit)
+	// against other tasks reading it (fdTableRef); the task itself reads
+	// fdt without it.
+	fdtMu sync.Mutex
 	// fs is the filesystem context (shared by CLONE_FS).
 	fs *FSContext
 	// semUndo is the System V semaphore undo list (shared by
@@ -363,9 +367,12 @@ func (t *Task) release() {
 		t.mm.decUsers()
 		t.mm = nil
 	}
-	if t.fdt != nil {
-		t.fdt.decRef()
-		t.fdt = nil
+	t.fdtMu.Lock()
+	fdt := t.fdt
+	t.fdt = nil
+	t.fdtMu.Unlock()
+	if fdt != nil {
+		fdt.decRef()
 	}
 	t.ctx.Release()
 }

@@ -142,6 +142,8 @@ int main(void)
 		{ "pidfd_open -1", EINVAL, SYS_pidfd_open, { -1, 0 } },
 		{ "pidfd_open unknown flag", EINVAL, SYS_pidfd_open, { me, 1 } },
 		{ "pidfd_open nonexistent", ESRCH, SYS_pidfd_open, { 0x3ffffff0, 0 } },
+		{ "pidfd_getfd fd -1", EBADF, SYS_pidfd_getfd, { -1, 0, 0 } },
+		{ "pidfd_getfd not a pidfd", EBADF, SYS_pidfd_getfd, { R, 0, 0 } },
 		{ "setpgid -1", EINVAL, SYS_setpgid, { -1, 0 } },
 		{ "getpgid -1", ESRCH, SYS_getpgid, { -1 } },
 		{ "getsid -1", ESRCH, SYS_getsid, { -1 } },
