@@ -48,12 +48,7 @@ func (t *Task) BlockUntil(ch <-chan struct{}, timer <-chan time.Time) error {
 	if t.interrupted() {
 		return ErrInterrupted
 	}
-	start := time.Now()
-	t.blocking.Store(true)
-	defer func() {
-		t.blocking.Store(false)
-		t.blockedSince += time.Since(start)
-	}()
+	defer t.beginBlocking()()
 	select {
 	case <-ch:
 		return nil
@@ -111,12 +106,7 @@ func (t *Task) wakeInterrupt() {
 // BlockKillable waits until ch is readable or closed, or the task is
 // killed; other signals do not end the wait (Linux: TASK_KILLABLE).
 func (t *Task) BlockKillable(ch <-chan struct{}) error {
-	start := time.Now()
-	t.blocking.Store(true)
-	defer func() {
-		t.blocking.Store(false)
-		t.blockedSince += time.Since(start)
-	}()
+	defer t.beginBlocking()()
 	for {
 		if t.killed.Load() {
 			return ErrInterrupted
@@ -126,5 +116,16 @@ func (t *Task) BlockKillable(ch <-chan struct{}) error {
 			return nil
 		case <-t.interruptCh:
 		}
+	}
+}
+
+// beginBlocking marks the task blocked and returns the function that ends
+// the mark and charges the time to blockedSince (not system time).
+func (t *Task) beginBlocking() func() {
+	start := time.Now()
+	t.blocking.Store(true)
+	return func() {
+		t.blocking.Store(false)
+		t.blockedSince += time.Since(start)
 	}
 }
