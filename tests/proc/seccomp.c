@@ -20,53 +20,7 @@
 #include <sys/prctl.h>
 #include <ucontext.h>
 
-/* The ABI, spelled out so that both C libraries build this alike. */
-struct sf {
-	uint16_t code;
-	uint8_t jt, jf;
-	uint32_t k;
-};
-struct fprog {
-	unsigned short len;
-	struct sf *filter;
-};
-#define LD_W_ABS 0x20
-#define LD_W_LEN 0x80
-#define JEQ_K 0x15
-#define RET_K 0x06
-#define RET_A 0x16
-#define ALU_MOD_K 0x94
-#define ALU_NEG 0x84
-#define ST 0x02
-#define LD_MEM 0x60
-
-#define OP_STRICT 0
-#define OP_FILTER 1
-#define OP_ACTION_AVAIL 2
-#define OP_NOTIF_SIZES 3
-#define F_TSYNC 1u
-#define F_LOG 2u
-#define F_NEW_LISTENER 8u
-#define F_TSYNC_ESRCH 16u
-#define F_WAIT_KILLABLE 32u
-
-#define KILL_PROCESS 0x80000000u
-#define KILL_THREAD 0x00000000u
-#define TRAP 0x00030000u
-#define ERRNO 0x00050000u
-#define TRACE 0x7ff00000u
-#define LOG 0x7ffc0000u
-#define ALLOW 0x7fff0000u
-#define AUDIT_X86_64 0xc000003eu
-#define SYS_SECCOMP_CODE 1
-#define OFF_NR 0
-#define OFF_ARCH 4
-#define OFF_ARG0 16
-
-static long sc(unsigned op, unsigned flags, void *args)
-{
-	return syscall(SYS_seccomp, op, flags, args);
-}
+#include "../include/seccomp_abi.h"
 
 /* onecall builds "nr == N ? RET action : RET ALLOW" into f. */
 static struct fprog onecall(struct sf *f, int nr, uint32_t action)

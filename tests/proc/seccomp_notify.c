@@ -21,52 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 
-struct sf {
-	uint16_t code;
-	uint8_t jt, jf;
-	uint32_t k;
-};
-struct fprog {
-	unsigned short len;
-	struct sf *filter;
-};
-struct sdata {
-	int nr;
-	uint32_t arch;
-	uint64_t ip;
-	uint64_t args[6];
-};
-struct notif {
-	uint64_t id;
-	uint32_t pid;
-	uint32_t flags;
-	struct sdata data;
-};
-struct resp {
-	uint64_t id;
-	int64_t val;
-	int32_t error;
-	uint32_t flags;
-};
-struct addfd {
-	uint64_t id;
-	uint32_t flags;
-	uint32_t srcfd;
-	uint32_t newfd;
-	uint32_t newfd_flags;
-};
-
-#define F_NEW_LISTENER 8u
-#define F_WAIT_KILLABLE 32u
-#define USER_NOTIF 0x7fc00000u
-#define ALLOW 0x7fff0000u
-#define FLAG_CONTINUE 1u
-#define ADDFD_SETFD 1u
-#define ADDFD_SEND 2u
-#define IOC_RECV _IOWR('!', 0, struct notif)
-#define IOC_SEND _IOWR('!', 1, struct resp)
-#define IOC_ID_VALID _IOW('!', 2, uint64_t)
-#define IOC_ADDFD _IOW('!', 3, struct addfd)
+#include "../include/seccomp_abi.h"
 
 static int listener = -1;
 static unsigned listen_flags;

@@ -1,4 +1,4 @@
-// seccomp_event.c: PTRACE_EVENT_SECCOMP: SECCOMP_RET_TRACE filters with and
+// seccomp_event.c: PTRACE_EVENT_SECCOMP: SECCOMP_TRACE filters with and
 // without a PTRACE_O_TRACESECCOMP tracer, the event message (the filter's
 // data), PTRACE_GET_SYSCALL_INFO's seccomp op, skipping the syscall, and the
 // order against syscall-enter-stops.
@@ -7,38 +7,24 @@
 // case prints "ok N - ... # SKIP", so this program can be run but its
 // stdout then differs from a native run (the harness may exclude it).
 //
-// Linux: kernel/seccomp.c:__seccomp_filter() (SECCOMP_RET_TRACE: ENOSYS
+// Linux: kernel/seccomp.c:__seccomp_filter() (SECCOMP_TRACE: ENOSYS
 // without a tracer using PTRACE_O_TRACESECCOMP), kernel/ptrace.c:
 // ptrace_get_syscall_info_seccomp(); seccomp(2), ptrace(2).
 #include "tap.h"
 
-#define BPF_LD_W_ABS 0x20
-#define BPF_JEQ_K 0x15
-#define BPF_RET_K 0x06
-#define RET_TRACE 0x7ff00000u
-#define RET_ALLOW 0x7fff0000u
+#include "../include/seccomp_abi.h"
+
 #define MODE_FILTER 2
 #define SIZE_SECCOMP 84 // offsetof(seccomp.ret_data) + 4
-
-struct filter {
-	uint16_t code;
-	uint8_t jt, jf;
-	uint32_t k;
-};
-
-struct fprog {
-	unsigned short len;
-	struct filter *filter;
-};
 
 // install traces getppid with data 0x42 and allows everything else.
 static int install(void)
 {
-	static struct filter f[] = {
-		{BPF_LD_W_ABS, 0, 0, 0},
-		{BPF_JEQ_K, 0, 1, SYS_getppid},
-		{BPF_RET_K, 0, 0, RET_TRACE | 0x42},
-		{BPF_RET_K, 0, 0, RET_ALLOW},
+	static struct sf f[] = {
+		{LD_W_ABS, 0, 0, 0},
+		{JEQ_K, 0, 1, SYS_getppid},
+		{RET_K, 0, 0, TRACE | 0x42},
+		{RET_K, 0, 0, ALLOW},
 	};
 	struct fprog p = {4, f};
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -64,7 +50,7 @@ static int t_getppid(void *arg)
 }
 
 static const char *names[] = {
-	"SECCOMP_RET_TRACE with TRACESECCOMP gives PTRACE_EVENT_SECCOMP",
+	"SECCOMP_TRACE with TRACESECCOMP gives PTRACE_EVENT_SECCOMP",
 	"GETEVENTMSG is the filter's data (0x42)",
 	"orig_rax is the traced syscall",
 	"GET_SYSCALL_INFO returns the seccomp size 84",
@@ -161,11 +147,11 @@ int main(void)
 
 	// Reading the filter back (CAP_SYS_ADMIN, which root has): index
 	// 0 is the oldest filter (kernel/seccomp.c:get_nth_filter()).
-	struct filter got[8];
+	struct sf got[8];
 	memset(got, 0xee, sizeof got);
 	check_eq(pt(PTRACE_SECCOMP_GET_FILTER, c, 0, 0), 4, names[11]);
 	long n = pt(PTRACE_SECCOMP_GET_FILTER, c, 0, (unsigned long)got);
-	ok(n == 4 && got[1].code == BPF_JEQ_K && got[1].k == SYS_getppid && got[2].k == (RET_TRACE | 0x42) &&
+	ok(n == 4 && got[1].code == JEQ_K && got[1].k == SYS_getppid && got[2].k == (TRACE | 0x42) &&
 		   got[4].code == 0xeeee,
 	   names[12], "got n=%ld code1=%#x k2=%#x", n, got[1].code, got[2].k);
 	check_err(pt(PTRACE_SECCOMP_GET_FILTER, c, 1, 0), ENOENT, names[13]);
